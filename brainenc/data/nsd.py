@@ -491,7 +491,7 @@ def load_nsd(
         ``responses`` (n_images, n_targets) as an HDF5 dataset, the shared-1000 test split,
         ``repeats`` of the test images, ROIs and the noise ceiling (a fraction).
     """
-    root = Path(root)
+    root = Path(root).expanduser()
     path = prepare_nsd(root, subject, space, sessions, **prepare_kwargs)
     ids = store_array(path, "image_ids")
     if images is None:
