@@ -89,9 +89,10 @@ def load_algonauts(
         vertices, left hemisphere first, in ``fsaverage`` space (``space.vertices`` says which
         vertices); ROIs from ``roi_masks``; ``meta["nsd_ids"]`` gives each image's 73k id.
     """
-    base = Path(root) / f"subj{subject:02d}"
+    root = Path(root).expanduser()
+    base = root / f"subj{subject:02d}"
     if not base.is_dir():
-        others = sorted(p.name for p in Path(root).glob("subj*")) if Path(root).is_dir() else []
+        others = sorted(p.name for p in root.glob("subj*")) if root.is_dir() else []
         raise FileNotFoundError(
             f"{base} does not exist (found: {', '.join(others) or 'nothing'}); unpack subject "
             f"{subject} of the Algonauts 2023 data into {root}"

@@ -318,7 +318,7 @@ def default_store_path(root, subject, space, sessions, dtype, nsdgeneral) -> Pat
     """Where :func:`prepare_nsd` puts its store unless told otherwise."""
     tag = "_nsdgeneral" if nsdgeneral else ""
     name = f"subj{subject:02d}_{space}{tag}_sessions{_sessions_label(sessions)}_{dtype}.h5"
-    return Path(root) / "prepared" / name
+    return Path(root).expanduser() / "prepared" / name
 
 
 def prepare_nsd(
@@ -372,7 +372,7 @@ def prepare_nsd(
         The store. A store built from the same inputs (files, sizes, times, options) is reused;
         any difference rebuilds it.
     """
-    root = Path(root)
+    root = Path(root).expanduser()
     manifest = Manifest.load("nsd")
     manifest.check_space(space)
     n_available = manifest.check_subject(subject)
