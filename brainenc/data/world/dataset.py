@@ -1,0 +1,92 @@
+"""``load_world``: a simulated fMRI experiment on the world's stimuli, as a :class:`BrainData`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import __version__
+from ...metrics import noise_ceiling_from_repeats
+from ..brain_data import BrainData
+from ..space import Space
+from .stimuli import CATEGORIES, generate_stimuli
+from .subjects import WorldSubject
+
+
+def load_world(
+    subject: int = 1,
+    *,
+    n_train: int = 2000,
+    n_test: int = 300,
+    n_repeats: int = 3,
+    seed: int = 0,
+) -> BrainData:
+    """Simulate one subject's experiment: images, repeat-averaged responses, split and ROIs.
+
+    Each image is shown ``n_repeats`` times; a trial is the subject's noiseless response plus
+    independent Gaussian noise of unit SD per vertex, and ``responses`` holds the trial average
+    (as NSD's betas do). Single trials are kept for the test images (``repeats``), and the noise
+    ceiling is estimated from them with NSD's ncsnr formula, exactly as for real data.
+
+    Parameters
+    ----------
+    subject : int
+        Simulated subject (≥ 1); subjects differ in ROI extent, tuning and SNR.
+    n_train, n_test : int
+        Number of training and test images.
+    n_repeats : int
+        Trials per image (≥ 2, so that the noise ceiling can be estimated).
+    seed : int
+        Stimulus stream and trial noise.
+
+    Returns
+    -------
+    BrainData
+        On ``fsaverage5`` (20,484 vertices). ``truth`` holds the simulator's ``noise_ceiling`` of
+        the test responses, the ``ncsnr`` of every vertex, the noiseless ``test_signal``, and each
+        image's ``labels`` (index into ``truth["categories"]``) and ``captions``.
+    """
+    if n_train < 2 or n_test < 2:
+        raise ValueError(f"need at least 2 train and 2 test images; got {n_train} and {n_test}")
+    if n_repeats < 2:
+        raise ValueError(
+            f"n_repeats must be at least 2 to estimate a noise ceiling; got {n_repeats}"
+        )
+    model = WorldSubject(subject)
+    stim = generate_stimuli(n_train + n_test, seed)
+    signal = model.respond(stim.images)
+
+    rng = np.random.default_rng([int(subject), int(seed), 3])
+    order = rng.permutation(len(signal))
+    train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
+    responses = signal + rng.standard_normal(signal.shape, dtype=np.float32) / np.sqrt(n_repeats)
+    repeats = signal[test][None] + rng.standard_normal(
+        (n_repeats, *signal[test].shape), dtype=np.float32
+    )
+    responses[test] = repeats.mean(0)
+
+    signal_var = signal[test].var(0)
+    return BrainData(
+        responses=responses,
+        images=stim.images,
+        train=train,
+        test=test,
+        space=Space.surface("fsaverage5"),
+        rois=dict(model.rois),
+        noise_ceiling=noise_ceiling_from_repeats(repeats),
+        repeats=repeats,
+        meta={
+            "dataset": "world",
+            "subject": int(subject),
+            "seed": int(seed),
+            "n_repeats": int(n_repeats),
+            "brainenc_version": __version__,
+        },
+        truth={
+            "noise_ceiling": signal_var / (signal_var + 1.0 / n_repeats),
+            "ncsnr": model.ncsnr.copy(),
+            "test_signal": signal[test],
+            "labels": stim.labels,
+            "captions": np.array(stim.captions),
+            "categories": np.array(CATEGORIES),
+        },
+    )
