@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .commands import add_world_commands
 from .data.commands import add_data_commands
 
 
@@ -12,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``brainenc`` command."""
     parser = argparse.ArgumentParser(prog="brainenc", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
+    add_world_commands(subparsers)
     add_data_commands(subparsers)
     return parser
 

@@ -1,0 +1,140 @@
+"""``brainenc demo``: the whole pipeline on a simulated subject of the in-silico world.
+
+world subject → backbone features → linear encoder → per-ROI test scores → cortical map, with the
+simulator's ground truth beside every estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .data.brain_data import BrainData
+from .data.world import load_world
+from .encoders import LinearEncoder
+from .features import Backbone, extract_features
+from .metrics import noise_normalized_r2, pearson_r, summarize
+
+MIN_CEILING = 0.1
+"""Targets whose estimated noise ceiling is at most this are left out of normalised scores."""
+
+
+def evaluate(data: BrainData, predictions: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-target test scores of predictions of ``data``'s test responses.
+
+    Returns ``r`` (Pearson), ``nnr2`` (noise-normalised r², NaN where the estimated noise ceiling
+    is ≤ :data:`MIN_CEILING`) and, when the data are simulated, ``true_r2``: the squared
+    correlation of the predictions with the noiseless responses (the fraction of explainable
+    variance the model truly explains).
+    """
+    r = pearson_r(data.rows(data.test), predictions)
+    out = {"r": r, "nnr2": noise_normalized_r2(r, data.noise_ceiling, min_ceiling=MIN_CEILING)}
+    if "test_signal" in data.truth:
+        true_r = pearson_r(data.truth["test_signal"], predictions)
+        out["true_r2"] = np.where(data.noise_ceiling > MIN_CEILING, np.clip(true_r, 0, None) ** 2,
+                                  np.nan)  # fmt: skip
+    return out
+
+
+def format_table(tables: dict[str, dict[str, dict]], rois) -> str:
+    """A text table: one row per ROI, one column per (backbone, score)."""
+    columns = list(tables)
+    head = f"{'ROI':<6}{'n':>5}  " + "  ".join(f"{c:>22}" for c in columns)
+    lines = [head, "-" * len(head)]
+    for roi in rois:
+        n = next(iter(tables.values()))[roi]["n"]
+        cells = "  ".join(f"{tables[c][roi]['value']:>22.3f}" for c in columns)
+        lines.append(f"{roi:<6}{n:>5}  {cells}")
+    return "\n".join(lines)
+
+
+def run_demo(
+    out="brainenc_results/demo",
+    *,
+    subject: int = 1,
+    backbones: tuple[str, ...] = ("gabor",),
+    n_train: int = 2000,
+    n_test: int = 300,
+    quiet: bool = False,
+) -> dict:
+    """Run the demo and write its results folder; returns the summary (also ``summary.json``).
+
+    Parameters
+    ----------
+    out : path-like
+        Results folder: ``summary.json``, a map PNG and a saved encoder per backbone.
+    subject : int
+        World subject.
+    backbones : tuple of str
+        Backbone specs to compare (see :meth:`brainenc.features.Backbone.from_spec`).
+    n_train, n_test : int
+        World images for fitting and testing.
+    quiet : bool
+        No progress bars or printed table.
+    """
+    from .maps import plot_surface
+
+    say = (lambda *a: None) if quiet else print
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    t0 = time.perf_counter()
+    data = load_world(subject, n_train=n_train, n_test=n_test)
+    timings["simulate"] = time.perf_counter() - t0
+    say(data.describe())
+    nc_corr = float(np.corrcoef(data.noise_ceiling, data.truth["noise_ceiling"])[0, 1])
+    say(f"noise ceiling: estimated vs true, Pearson r = {nc_corr:.3f} over all vertices")
+
+    y_train, y_test_rows = data.rows(data.train), data.test
+    tables, results = {}, {}
+    for spec in backbones:
+        t0 = time.perf_counter()
+        backbone = Backbone.from_spec(spec)
+        features = extract_features(backbone, data.images, progress=not quiet)
+        timings[f"features[{spec}]"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        say(f"fitting ridge on {features.shape[1]} {spec} features × {data.n_targets} vertices…")
+        encoder = LinearEncoder().fit(features[data.train], y_train)
+        timings[f"fit[{spec}]"] = time.perf_counter() - t0
+        scores = evaluate(data, encoder.predict(features[y_test_rows]))
+        tables[f"{spec} nnr2"] = summarize(scores["nnr2"], data.rois)
+        tables[f"{spec} true r2"] = summarize(scores["true_r2"], data.rois)
+        name = spec.replace(":", "_").replace("/", "_")
+        plot_surface(
+            scores["nnr2"], data, title=f"{spec} linear encoder: noise-normalised test r²",
+            vmin=0, vmax=1, colorbar_label="noise-normalised r²", out=out / f"map_{name}.png",
+        )  # fmt: skip
+        encoder.save(out / f"encoder_{name}", metadata={"backbone": spec, **data.meta})
+        results[spec] = {
+            "roi_median_nnr2": {k: v["value"] for k, v in tables[f"{spec} nnr2"].items()},
+            "roi_median_true_r2": {k: v["value"] for k, v in tables[f"{spec} true r2"].items()},
+            "map": f"map_{name}.png",
+            "encoder": f"encoder_{name}",
+        }
+    say(format_table(tables, data.rois))
+    summary = {
+        "brainenc_version": __version__,
+        "data": data.meta,
+        "n_train": len(data.train),
+        "n_test": len(data.test),
+        "noise_ceiling_vs_truth_r": nc_corr,
+        "min_ceiling": MIN_CEILING,
+        "backbones": results,
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
+    _write_json(out / "summary.json", summary)
+    say(f"results in {out}/")
+    return summary
+
+
+def _write_json(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)

@@ -1,0 +1,127 @@
+"""``BrainModel``: backbone + encoder readout as one differentiable image → targets module."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import Encoder
+
+
+class BrainModel(torch.nn.Module):
+    """Predicted brain responses of images, differentiable end to end.
+
+    What synthesis (BrainDiVE) and captioning (BrainSCUBA) consume, whichever encoder is inside.
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        Has ``embed(images)``: float images (n, 3, H, W) in [0, 1] → features (n, n_features).
+    readout : Encoder or torch.nn.Module
+        A fitted encoder (its :meth:`~Encoder.to_module` is used) or a module mapping features
+        to responses (n, n_targets).
+    rois : dict of str to bool array of shape (n_targets,), optional
+        Named regions of interest over the targets.
+    space : Space, optional
+        Where the targets live (kept for maps and provenance).
+    metadata : dict, optional
+        Provenance (backbone spec, encoder, dataset).
+    """
+
+    def __init__(self, backbone, readout, rois=None, space=None, metadata=None):
+        super().__init__()
+        if not callable(getattr(backbone, "embed", None)):
+            raise TypeError(
+                f"backbone must have an embed(images) method; got {type(backbone).__name__}"
+            )
+        self.backbone = backbone
+        self.readout = readout.to_module() if isinstance(readout, Encoder) else readout
+        self.rois = {name: _bool_mask(mask, name) for name, mask in (rois or {}).items()}
+        self.space = space
+        self.metadata = dict(metadata or {})
+
+    @classmethod
+    def from_encoder(cls, backbone, encoder: Encoder, data=None) -> BrainModel:
+        """Assemble a model from a backbone, a fitted encoder and (optionally) its ``BrainData``.
+
+        ROIs and space come from ``data``; metadata from the encoder (what
+        :meth:`Encoder.load` read) plus the encoder kind, the backbone spec and the dataset.
+        A backbone whose ``spec`` differs from the ``"backbone"`` the encoder was saved with
+        raises ``ValueError``: the encoder's weights only mean something on its own features.
+        """
+        metadata = {"encoder": encoder.kind, **getattr(encoder, "metadata_", {})}
+        spec = getattr(backbone, "spec", None)
+        if spec is not None:
+            saved = metadata.setdefault("backbone", spec)
+            if saved != spec:
+                raise ValueError(
+                    f"the encoder was fitted on features of backbone {saved!r} but the given "
+                    f"backbone is {spec!r}; pass the backbone the encoder was fitted with"
+                )
+        if data is None:
+            return cls(backbone, encoder, metadata=metadata)
+        n_targets = getattr(encoder, "n_targets_", data.n_targets)
+        if n_targets != data.n_targets:
+            raise ValueError(
+                f"the encoder predicts {n_targets} targets but the data have {data.n_targets}; "
+                "pass the BrainData the encoder was fitted on"
+            )
+        metadata.setdefault("data", data.meta)
+        return cls(backbone, encoder, rois=data.rois, space=data.space, metadata=metadata)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Predicted responses, (n, n_targets), of float images (n, 3, H, W) in [0, 1]."""
+        return self.readout(self.backbone.embed(images))
+
+    def roi_activation(self, images: torch.Tensor, roi) -> torch.Tensor:
+        """Mean predicted response over the targets of ``roi``, per image.
+
+        Parameters
+        ----------
+        images : tensor of shape (n, 3, H, W), float in [0, 1]
+        roi : str, bool array of shape (n_targets,), or int array of target indices
+            A name from ``rois``, a target mask or target indices.
+
+        Returns
+        -------
+        tensor of shape (n,)
+            Differentiable; targets that predict NaN (ignored at fit) are left out of the mean.
+        """
+        out = self(images)
+        index = torch.as_tensor(self._roi_indices(roi, out.shape[1]), device=out.device)
+        return out.index_select(1, index).nanmean(1)
+
+    def _roi_indices(self, roi, n_targets: int) -> np.ndarray:
+        if isinstance(roi, str):
+            if roi not in self.rois:
+                known = ", ".join(self.rois) or "none"
+                raise KeyError(f"unknown ROI {roi!r}; this model has: {known}")
+            roi = self.rois[roi]
+        if isinstance(roi, torch.Tensor):
+            roi = roi.detach().cpu().numpy()
+        roi = np.asarray(roi)
+        if roi.dtype == bool:
+            if roi.shape != (n_targets,):
+                raise ValueError(
+                    f"ROI mask has shape {roi.shape}; expected ({n_targets},), one per target"
+                )
+            roi = np.flatnonzero(roi)
+        elif roi.ndim != 1 or not np.issubdtype(roi.dtype, np.integer):
+            raise ValueError(
+                f"roi must be a name, a boolean mask or 1-D integer target indices; got "
+                f"{roi.dtype} array of shape {roi.shape}"
+            )
+        if roi.size == 0:
+            raise ValueError("the ROI selects no targets")
+        if roi.min() < 0 or roi.max() >= n_targets:
+            raise ValueError(
+                f"ROI indices must lie in [0, {n_targets}); got {roi.min()}..{roi.max()}"
+            )
+        return roi.astype(np.int64)
+
+
+def _bool_mask(mask, name: str) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 1 or mask.dtype != bool:
+        raise ValueError(f"ROI {name!r} must be a 1-D boolean mask; got {mask.dtype} {mask.shape}")
+    return mask

@@ -1,0 +1,184 @@
+"""The :class:`Backbone` base class and the registry that builds backbones from spec strings.
+
+A backbone is named by one spec string, ``"<name>"`` or ``"<name>:<details>"``
+(``"gabor"``, ``"gabor:n_orientations=6"``, ``"open_clip:ViT-B-16/laion2b_s34b_b88k"``). The part
+before the first ``:`` selects a factory in :data:`BACKBONES`; the factory receives the whole spec
+and parses its own details. The spec is also the key of the feature cache, so a backbone's ``spec``
+must identify its outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+BACKBONES: dict[str, Callable[..., Backbone]] = {}
+"""Registered backbone factories, ``name -> factory(spec: str, **kwargs) -> Backbone``."""
+
+
+def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+    """Decorator that registers ``factory(spec, **kwargs) -> Backbone`` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The spec prefix that selects the factory (no ``:``), e.g. ``"gabor"``.
+
+    Examples
+    --------
+    >>> @register_backbone("my-net")
+    ... def _build(spec: str, **kwargs) -> Backbone:
+    ...     return MyNet(spec, **kwargs)
+    """
+    if not name or ":" in name:
+        raise ValueError(f"a backbone name must be non-empty and contain no ':'; got {name!r}")
+
+    def decorator(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
+        if name in BACKBONES and BACKBONES[name] is not factory:
+            raise ValueError(f"a backbone named {name!r} is already registered; pick another name")
+        BACKBONES[name] = factory
+        return factory
+
+    return decorator
+
+
+def check_images(images: torch.Tensor) -> torch.Tensor:
+    """Check that ``images`` is a float tensor of shape ``(n, 3, H, W)``; return it unchanged.
+
+    Values are expected in [0, 1] but not checked (that would cost a pass over the data, and
+    images under optimisation may step slightly outside).
+    """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(
+            f"images must be a torch.Tensor of shape (n, 3, H, W); got {type(images).__name__} "
+            "(convert uint8 (n, H, W, 3) arrays with brainenc.data.to_tensor)"
+        )
+    if not images.is_floating_point():
+        raise ValueError(
+            f"images must be a float tensor with values in [0, 1]; got {images.dtype} "
+            "(convert uint8 (n, H, W, 3) arrays with brainenc.data.to_tensor)"
+        )
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(
+            f"images must have shape (n, 3, H, W) (RGB, channels first); got {tuple(images.shape)}"
+        )
+    if images.shape[2] == 0 or images.shape[3] == 0:
+        raise ValueError(f"images must have a non-zero height and width; got {tuple(images.shape)}")
+    return images
+
+
+class Backbone(torch.nn.Module):
+    """Base of every feature extractor: a differentiable image -> features ``torch.nn.Module``.
+
+    Every method takes float images in [0, 1] of shape ``(n, 3, H, W)``, any ``H`` and ``W``, and
+    is differentiable with respect to them. Subclasses implement :meth:`embed` (and :meth:`tokens`
+    when they have a spatial token grid) and may override :meth:`preprocess`.
+
+    Parameters
+    ----------
+    spec : str
+        The spec string that identifies this backbone and its outputs (the feature-cache key).
+    embed_dim : int
+        Length of the pooled embedding returned by :meth:`embed`.
+    input_size : int
+        Side in pixels of the square images the model works at.
+    mean, std : sequence of 3 floats, optional
+        Per-channel normalisation applied by :meth:`preprocess` after resizing; none when omitted.
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        embed_dim: int,
+        input_size: int,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ):
+        super().__init__()
+        self.spec = spec
+        self.embed_dim = int(embed_dim)
+        self.input_size = int(input_size)
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std for the input normalisation, or neither")
+        self.mean: torch.Tensor | None
+        self.std: torch.Tensor | None
+        self.register_buffer("mean", _channel_vector(mean, "mean"), persistent=False)
+        self.register_buffer("std", _channel_vector(std, "std"), persistent=False)
+
+    @classmethod
+    def from_spec(cls, spec: str, **kwargs) -> Backbone:
+        """Build a registered backbone from its spec string.
+
+        Parameters
+        ----------
+        spec : str
+            ``"<name>"`` or ``"<name>:<details>"``; ``name`` must be a key of :data:`BACKBONES`.
+        **kwargs
+            Passed to the factory (e.g. constructor arguments).
+
+        Returns
+        -------
+        Backbone
+        """
+        if not isinstance(spec, str) or not spec:
+            raise ValueError(f"a backbone spec must be a non-empty string; got {spec!r}")
+        name = spec.split(":", 1)[0]
+        if name not in BACKBONES:
+            known = ", ".join(sorted(BACKBONES)) or "none"
+            raise ValueError(
+                f"unknown backbone {name!r} (from spec {spec!r}); known backbones: {known}"
+            )
+        return BACKBONES[name](spec, **kwargs)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize to ``input_size`` (bilinear, antialiased) and normalise with ``mean`` / ``std``.
+
+        Parameters
+        ----------
+        images : tensor of shape (n, 3, H, W)
+            Float RGB images in [0, 1].
+
+        Returns
+        -------
+        tensor of shape (n, 3, input_size, input_size)
+        """
+        x = check_images(images)
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            x = F.interpolate(
+                x,
+                size=(self.input_size, self.input_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled embedding: ``(n, 3, H, W)`` images in [0, 1] -> ``(n, embed_dim)``."""
+        raise NotImplementedError(f"backbone {self.spec!r} does not implement embed()")
+
+    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """Token grid: ``(n, 3, H, W)`` images in [0, 1] -> ``(n, n_tokens, dim)``."""
+        raise NotImplementedError(
+            f"backbone {self.spec!r} has no token output; use embed() or a backbone with tokens"
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Same as :meth:`embed`."""
+        return self.embed(images)
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec!r}, embed_dim={self.embed_dim}, input_size={self.input_size}"
+
+
+def _channel_vector(values: Sequence[float] | None, name: str) -> torch.Tensor | None:
+    if values is None:
+        return None
+    v = torch.as_tensor(values, dtype=torch.float32)
+    if v.shape != (3,):
+        raise ValueError(f"{name} must hold 3 values (R, G, B); got {tuple(v.shape)}")
+    return v.view(1, 3, 1, 1)

@@ -1,0 +1,109 @@
+"""fsaverage meshes and sulcal depth, offline: nilearn's bundled fsaverage5 or its data cache."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from nilearn import datasets
+from nilearn.surface import InMemoryMesh, PolyMesh, load_surf_data, load_surf_mesh
+
+from ..data.space import HEMISPHERES, SURFACE_VERTICES
+
+#: Mesh kinds (``load_fsaverage`` keys) and the file prefix nilearn stores each under.
+SURFACES = {
+    "inflated": "infl",
+    "pial": "pial",
+    "white_matter": "white",
+    "sphere": "sphere",
+    "flat": "flat",
+}
+_FILE_KINDS = ("area", "curv", "flat", "infl", "pial", "sphere", "sulc", "thick", "white")
+
+
+def _fsaverage_files(space_name: str) -> dict[str, str]:
+    """Paths of nilearn's fsaverage files (``"infl_left"``, ``"sulc_right"``, ...), offline.
+
+    fsaverage5 ships with nilearn. Other meshes are used from nilearn's data cache when every file
+    nilearn would fetch is already there, so that nilearn never tries to download.
+    """
+    if space_name not in SURFACE_VERTICES:
+        raise ValueError(f"unknown surface {space_name!r}; known: {sorted(SURFACE_VERTICES)}")
+    if space_name == "fsaverage5":
+        return dict(datasets.fetch_surf_fsaverage("fsaverage5"))
+    names = [f"{kind}_{hemi}.gii.gz" for kind in _FILE_KINDS for hemi in HEMISPHERES]
+    roots = [Path(d) for d in datasets.get_data_dirs()]
+    for root in roots:
+        if all((root / space_name / name).is_file() for name in names):
+            return dict(datasets.fetch_surf_fsaverage(space_name, data_dir=root))
+    searched = ", ".join(str(root / space_name) for root in roots)
+    raise FileNotFoundError(
+        f"the {space_name} mesh is not bundled with nilearn and is not in nilearn's data cache "
+        f"(searched {searched}); fetch it once while online with "
+        f"nilearn.datasets.fetch_surf_fsaverage({space_name!r}) (NILEARN_DATA sets where it goes), "
+        "or draw fsaverage5 data, whose mesh ships with nilearn"
+    )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.setflags(write=False)
+    return array
+
+
+def mesh(space_name: str = "fsaverage5", surf: str = "inflated") -> PolyMesh:
+    """The nilearn mesh of an fsaverage surface space, both hemispheres, loaded once.
+
+    Parameters
+    ----------
+    space_name : str
+        ``"fsaverage5"`` (bundled with nilearn), or ``"fsaverage"``, ``"fsaverage6"``,
+        ``"fsaverage4"`` when nilearn's data cache already holds them; nothing is downloaded.
+    surf : {"inflated", "pial", "white_matter", "sphere", "flat"}
+        Which surface of the mesh.
+
+    Returns
+    -------
+    PolyMesh
+        ``.parts["left"]`` and ``.parts["right"]`` are in-memory meshes with ``coordinates`` of
+        shape (n_vertices, 3) and ``faces`` of shape (n_faces, 3). The arrays are shared between
+        calls and read-only: copy them before changing them.
+
+    Raises
+    ------
+    FileNotFoundError
+        The mesh is neither bundled nor cached; the message says how to fetch it.
+    ValueError
+        The cached mesh does not have the vertex count of ``space_name``.
+    """
+    return _load_mesh(space_name, surf)
+
+
+@lru_cache(maxsize=8)
+def _load_mesh(space_name: str, surf: str) -> PolyMesh:
+    if surf not in SURFACES:
+        raise ValueError(f"unknown surface kind {surf!r}; known: {sorted(SURFACES)}")
+    files = _fsaverage_files(space_name)
+    parts = {}
+    for hemi in HEMISPHERES:
+        path = files[f"{SURFACES[surf]}_{hemi}"]
+        loaded = load_surf_mesh(path)
+        if loaded.coordinates.shape[0] != SURFACE_VERTICES[space_name]:
+            raise ValueError(
+                f"{path} has {loaded.coordinates.shape[0]} vertices but a {space_name} "
+                f"hemisphere has {SURFACE_VERTICES[space_name]}; delete nilearn's {space_name} "
+                "folder and fetch it again"
+            )
+        parts[hemi] = InMemoryMesh(_read_only(loaded.coordinates), _read_only(loaded.faces))
+    return PolyMesh(**parts)
+
+
+@lru_cache(maxsize=8)
+def _sulcal_depth(space_name: str) -> dict[str, np.ndarray]:
+    """FreeSurfer sulcal depth per hemisphere, arrays of shape (n_vertices,), read-only."""
+    files = _fsaverage_files(space_name)
+    return {
+        hemi: _read_only(np.asarray(load_surf_data(files[f"sulc_{hemi}"]), dtype=float))
+        for hemi in HEMISPHERES
+    }

@@ -1,0 +1,45 @@
+"""``brainenc demo`` end to end on a small world, and its command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from brainenc.cli import build_parser, main
+from brainenc.demo import evaluate, format_table
+from brainenc.encoders import load_encoder
+
+
+def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--n-train", "400", "--n-test", "100"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["noise_ceiling_vs_truth_r"] > 0.8
+    scores = summary["backbones"]["gabor"]["roi_median_nnr2"]
+    early = np.median([scores[r] for r in ("V1", "V2", "V3")])
+    high = np.median([scores[r] for r in ("FFA", "EBA", "VWFA")])
+    assert early > 0.5 and early > high + 0.15, scores
+    assert (out / "map_gabor.png").stat().st_size > 10_000
+    encoder = load_encoder(out / "encoder_gabor")
+    assert encoder.metadata_["backbone"] == "gabor" and encoder.metadata_["dataset"] == "world"
+    printed = capsys.readouterr().out
+    assert "V1" in printed and "gabor nnr2" in printed
+
+
+def test_evaluate_scores_against_truth(world_data):
+    """Predicting the noiseless signal itself gives true r² = 1 and nnr² near 1."""
+    d = world_data
+    scores = evaluate(d, d.truth["test_signal"])
+    v1 = d.roi("V1")
+    true_r2 = scores["true_r2"][v1]
+    assert np.isfinite(true_r2).mean() > 0.9  # NaN only where the estimated ceiling is tiny
+    np.testing.assert_allclose(true_r2[np.isfinite(true_r2)], 1.0, atol=1e-5)
+    assert 0.8 < np.nanmedian(scores["nnr2"][v1]) < 1.2
+    table = format_table({"x": {"V1": {"value": 0.5, "n": 3}}}, ["V1"])
+    assert table.splitlines()[-1].split() == ["V1", "3", "0.500"]
+
+
+def test_demo_command_defaults():
+    args = build_parser().parse_args(["demo"])
+    assert args.out == "brainenc_results/demo" and args.backbone is None and not args.quiet
