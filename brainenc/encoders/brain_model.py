@@ -88,10 +88,11 @@ class BrainModel(torch.nn.Module):
             Differentiable; targets that predict NaN (ignored at fit) are left out of the mean.
         """
         out = self(images)
-        index = torch.as_tensor(self._roi_indices(roi, out.shape[1]), device=out.device)
+        index = torch.as_tensor(self.roi_indices(roi, out.shape[1]), device=out.device)
         return out.index_select(1, index).nanmean(1)
 
-    def _roi_indices(self, roi, n_targets: int) -> np.ndarray:
+    def roi_indices(self, roi, n_targets: int) -> np.ndarray:
+        """Target indices of ``roi`` (a name, a boolean mask or indices), checked."""
         if isinstance(roi, str):
             if roi not in self.rois:
                 known = ", ".join(self.rois) or "none"

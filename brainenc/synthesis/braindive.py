@@ -1,0 +1,212 @@
+"""BrainDiVE: diffusion guided by the gradient of a brain model's predicted activation.
+
+Luo et al., "Brain Diffusion for Visual Exploration", NeurIPS 2023. At every denoising step the
+pipeline estimates the clean sample, mixes it with the current latent, decodes that to an image,
+scores the image with an :class:`~brainenc.synthesis.objectives.Objective` of a
+:class:`~brainenc.encoders.BrainModel`, and shifts the predicted noise along the gradient::
+
+    x0 = (z - sqrt(1 - a) * eps) / sqrt(a)                 a = alphas_cumprod[t]
+    s  = sqrt(1 - a) * x0 + (1 - sqrt(1 - a)) * z
+    L  = -scale * objective(brain_model, decode(s))
+    eps~ = eps + sqrt(1 - a) * dL/dz
+
+and the scheduler steps with ``eps~``. The components are diffusers objects passed in, as in a
+diffusers pipeline: any ``UNet2DConditionModel`` / ``UNet2DModel``, any scheduler with
+``alphas_cumprod`` (DPM-Solver++ multistep by default), a VAE (latent diffusion) or none (pixel
+diffusion), and the conditioning (an empty prompt's embedding by default: no classifier-free
+guidance, as in the paper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .objectives import Objective, as_objective
+
+
+@dataclass
+class SynthesisOutput:
+    """Images and their scores.
+
+    Attributes
+    ----------
+    images : tensor of shape (n, 3, H, W), float in [0, 1]
+    scores : array of shape (n,)
+        The objective of each final image under the brain model.
+    seeds : array of shape (n,)
+    guidance_scale : float
+    """
+
+    images: torch.Tensor
+    scores: np.ndarray
+    seeds: np.ndarray
+    guidance_scale: float
+
+    def to_uint8(self) -> np.ndarray:
+        """Images as ``uint8`` (n, H, W, 3)."""
+        return (self.images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+class BrainDiVEPipeline:
+    """Encoder-guided diffusion, assembled from swappable components.
+
+    Parameters
+    ----------
+    unet : diffusers UNet2DConditionModel or UNet2DModel
+        The denoiser (predicting noise, ``prediction_type="epsilon"``).
+    scheduler : diffusers scheduler
+        With ``alphas_cumprod``, ``set_timesteps`` and ``step``.
+    brain_model : BrainModel
+        Scores decoded images; its gradient guides the sampling.
+    vae : diffusers AutoencoderKL, optional
+        Latent diffusion when given (decoded images are ``vae.decode(z / scaling_factor)``
+        mapped from [-1, 1]); pixel diffusion in [-1, 1] otherwise.
+    condition : tensor of shape (1, seq, dim), optional
+        ``encoder_hidden_states`` for a conditional UNet (e.g. the empty prompt's text
+        embedding); required for a ``UNet2DConditionModel``.
+    """
+
+    def __init__(self, unet, scheduler, brain_model, *, vae=None, condition=None):
+        self.unet = unet.eval().requires_grad_(False)
+        self.scheduler = scheduler
+        self.brain_model = brain_model.eval().requires_grad_(False)
+        self.vae = vae.eval().requires_grad_(False) if vae is not None else None
+        self.conditional = getattr(unet.config, "cross_attention_dim", None) is not None
+        if self.conditional and condition is None:
+            raise ValueError(
+                "this UNet is text-conditional: pass condition=<embedding of the empty prompt>, "
+                "shape (1, seq, cross_attention_dim)"
+            )
+        self.condition = condition
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """Shape (channels, h, w) of the sample the UNet denoises for an image of this size."""
+        if self.vae is None:
+            return self.unet.config.in_channels, height, width
+        factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        if height % factor or width % factor:
+            raise ValueError(
+                f"height and width must be multiples of {factor}; got {height}x{width}"
+            )
+        return self.unet.config.in_channels, height // factor, width // factor
+
+    def decode(self, sample: torch.Tensor) -> torch.Tensor:
+        """Denoised sample → image in [0, 1] (differentiable)."""
+        if self.vae is not None:
+            sample = self.vae.decode(sample / self.vae.config.scaling_factor).sample
+        return ((sample + 1) / 2).clamp(0, 1)
+
+    def __call__(
+        self,
+        objective: Objective | str | int | None,
+        *,
+        n_images: int = 4,
+        seed: int = 0,
+        guidance_scale: float = 130.0,
+        num_inference_steps: int = 50,
+        height: int | None = None,
+        width: int | None = None,
+        batch_size: int = 4,
+        brain_input_size: int | None = None,
+        progress: bool = True,
+        callback: Callable[[int, int, torch.Tensor], None] | None = None,
+    ) -> SynthesisOutput:
+        """Sample ``n_images`` guided by ``objective`` (``None`` or scale 0: unguided).
+
+        Image ``i`` starts from the noise of seed ``seed + i`` whatever the batch size, so a
+        guided and an unguided run with the same seeds start from the same noise.
+
+        Parameters
+        ----------
+        objective : Objective, ROI name or target index, or None
+            What to maximise (``-objective`` minimises).
+        guidance_scale : float
+            The scale of the objective in the loss (BrainDiVE uses about 130 for SD-2.1).
+        height, width : int, optional
+            Image size; default the UNet's ``sample_size`` (times the VAE factor).
+        brain_input_size : int, optional
+            Resize decoded images to this square size before the brain model (the paper: 224);
+            by default the brain model's backbone resizes them itself.
+        callback : callable, optional
+            Called as ``callback(step, timestep, sample)`` after every step.
+        """
+        guided = objective is not None and guidance_scale != 0
+        objective = as_objective(objective) if objective is not None else None
+        factor = 1 if self.vae is None else 2 ** (len(self.vae.config.block_out_channels) - 1)
+        height = height or self.unet.config.sample_size * factor
+        width = width or self.unet.config.sample_size * factor
+        shape = self.latent_shape(height, width)
+        seeds = np.arange(seed, seed + n_images)
+        images, scores = [], []
+        for start in range(0, n_images, batch_size):
+            batch_seeds = seeds[start : start + batch_size]
+            noise = torch.stack([
+                torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
+                for s in batch_seeds
+            ]).to(self.device)  # fmt: skip
+            z = self._sample(noise, objective if guided else None, guidance_scale,
+                             num_inference_steps, brain_input_size, progress, callback)  # fmt: skip
+            with torch.no_grad():
+                image = self.decode(z)
+                images.append(image.cpu())
+                if objective is not None:
+                    scores.append(objective(self.brain_model, self._brain_input(
+                        image, brain_input_size)).cpu().numpy())  # fmt: skip
+        return SynthesisOutput(
+            images=torch.cat(images),
+            scores=np.concatenate(scores) if scores else np.full(n_images, np.nan),
+            seeds=seeds,
+            guidance_scale=float(guidance_scale if guided else 0.0),
+        )
+
+    def _brain_input(self, image: torch.Tensor, size: int | None) -> torch.Tensor:
+        if size is None:
+            return image
+        return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False,
+                             antialias=True)  # fmt: skip
+
+    def _eps(self, z: torch.Tensor, t) -> torch.Tensor:
+        inp = self.scheduler.scale_model_input(z, t)
+        if self.conditional:
+            cond = self.condition.to(z.device, z.dtype).expand(len(z), -1, -1)
+            return self.unet(inp, t, encoder_hidden_states=cond).sample
+        return self.unet(inp, t).sample
+
+    def _sample(self, z, objective, scale, steps, brain_size, progress, callback):
+        self.scheduler.set_timesteps(steps, device=z.device)
+        z = z * self.scheduler.init_noise_sigma
+        alphas = self.scheduler.alphas_cumprod.to(z.device)
+        bar = tqdm(self.scheduler.timesteps, desc="synthesis", disable=not progress, leave=False)
+        for i, t in enumerate(bar):
+            if objective is None:
+                with torch.no_grad():
+                    eps = self._eps(z, t)
+            else:
+                eps = self._guided_eps(z, t, alphas[t], objective, scale, brain_size)
+            z = self.scheduler.step(eps, t, z).prev_sample
+            if callback is not None:
+                callback(i, int(t), z)
+        return z.detach()
+
+    def _guided_eps(self, z, t, alpha, objective, scale, brain_size) -> torch.Tensor:
+        """The predicted noise shifted along the objective's gradient (see the module docstring)."""
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            eps = self._eps(z, t)
+            beta = torch.sqrt(1 - alpha)
+            x0 = (z - beta * eps) / torch.sqrt(alpha)
+            s = beta * x0 + (1 - beta) * z
+            image = self._brain_input(self.decode(s), brain_size)
+            loss = -scale * objective(self.brain_model, image).sum()
+            (grad,) = torch.autograd.grad(loss, z)
+        return eps.detach() + beta * grad

@@ -1,0 +1,121 @@
+"""BrainDiVE guidance on tiny real diffusers components (random weights, CPU, seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, UNet2DConditionModel, UNet2DModel
+
+from brainenc.encoders import BrainModel, LinearReadout
+from brainenc.features import GaborPyramid
+from brainenc.synthesis import ROI, BrainDiVEPipeline, Contrast, Vertex
+
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def brain_model():
+    torch.manual_seed(0)
+    backbone = GaborPyramid(input_size=16, n_scales=2, grid=2)
+    weight = torch.randn(backbone.embed_dim, 6)
+    rois = {"A": np.array([1, 1, 1, 0, 0, 0], bool), "B": np.array([0, 0, 0, 1, 1, 1], bool)}
+    readout = LinearReadout(weight, torch.zeros(6), torch.zeros(backbone.embed_dim))
+    return BrainModel(backbone, readout, rois=rois)
+
+
+@pytest.fixture(scope="module")
+def latent_pipeline(brain_model):
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(16, 32), norm_num_groups=8, cross_attention_dim=16,
+        attention_head_dim=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=8, sample_size=16,
+    )  # fmt: skip
+    scheduler = DPMSolverMultistepScheduler(num_train_timesteps=1000, algorithm_type="dpmsolver++")
+    condition = torch.zeros(1, 1, 16)
+    return BrainDiVEPipeline(unet, scheduler, brain_model, vae=vae, condition=condition)
+
+
+def _run(pipe, objective, scale=200.0, **kw):
+    return pipe(objective, n_images=2, seed=3, guidance_scale=scale, num_inference_steps=STEPS,
+                progress=False, **kw)  # fmt: skip
+
+
+def test_guidance_raises_the_roi_activation_over_the_same_seeds(latent_pipeline):
+    guided = _run(latent_pipeline, ROI("A"))
+    unguided = _run(latent_pipeline, ROI("A"), scale=0.0)
+    assert guided.images.shape == (2, 3, 16, 16) and 0 <= guided.images.min() <= 1
+    assert (guided.scores > unguided.scores).all(), (guided.scores, unguided.scores)
+    assert unguided.guidance_scale == 0.0
+
+
+def test_minimizing_lowers_the_activation(latent_pipeline):
+    low = _run(latent_pipeline, -ROI("A"))
+    unguided = _run(latent_pipeline, ROI("A"), scale=0.0)
+    assert (-low.scores < unguided.scores).all()
+
+
+def test_contrast_and_vertex_objectives(latent_pipeline, brain_model):
+    contrast = _run(latent_pipeline, Contrast("A", "B"))
+    base = _run(latent_pipeline, Contrast("A", "B"), scale=0.0)
+    assert (contrast.scores > base.scores).all()
+    vertex = _run(latent_pipeline, Vertex(4))
+    base = _run(latent_pipeline, Vertex(4), scale=0.0)
+    assert (vertex.scores > base.scores).all()
+
+
+def test_the_gradient_reaches_the_latent(latent_pipeline):
+    grads = []
+
+    def spy(step, t, z):
+        grads.append(float(z.abs().sum()))
+
+    _run(latent_pipeline, ROI("A"), callback=spy)
+    pipe = latent_pipeline
+    z = torch.randn(1, 4, 8, 8)
+    pipe.scheduler.set_timesteps(STEPS)
+    t = pipe.scheduler.timesteps[2]
+    shifted = pipe._guided_eps(z, t, pipe.scheduler.alphas_cumprod[t], ROI("A"), 100.0, None)
+    with torch.no_grad():
+        plain = pipe._eps(z, t)
+    assert len(grads) == STEPS
+    assert (shifted - plain).abs().sum() > 0
+
+
+def test_same_seed_gives_the_same_images(latent_pipeline):
+    a = _run(latent_pipeline, ROI("A"))
+    b = latent_pipeline(ROI("A"), n_images=2, seed=3, guidance_scale=200.0,
+                        num_inference_steps=STEPS, batch_size=1, progress=False)  # fmt: skip
+    torch.testing.assert_close(a.images, b.images, atol=1e-4, rtol=0)
+
+
+def test_pixel_space_unet_without_condition(brain_model):
+    torch.manual_seed(0)
+    unet = UNet2DModel(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1,
+                       block_out_channels=(16, 32), norm_num_groups=8,
+                       down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"))  # fmt: skip
+    pipe = BrainDiVEPipeline(unet, DPMSolverMultistepScheduler(), brain_model)
+    out = _run(pipe, ROI("B"))
+    assert out.to_uint8().shape == (2, 16, 16, 3) and np.isfinite(out.scores).all()
+    z = torch.randn(1, 3, 16, 16) * 0.1  # late in sampling: decoded pixels are not clamped
+    pipe.scheduler.set_timesteps(STEPS)
+    t = pipe.scheduler.timesteps[-1]
+    shifted = pipe._guided_eps(z, t, pipe.scheduler.alphas_cumprod[t], ROI("B"), 100.0, None)
+    with torch.no_grad():
+        assert (shifted - pipe._eps(z, t)).abs().sum() > 0
+
+
+def test_conditional_unet_needs_a_condition(latent_pipeline, brain_model):
+    with pytest.raises(ValueError, match="condition"):
+        BrainDiVEPipeline(latent_pipeline.unet, latent_pipeline.scheduler, brain_model)
+    with pytest.raises(KeyError, match="unknown ROI 'C'"):
+        _run(latent_pipeline, ROI("C"))
