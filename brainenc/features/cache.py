@@ -1,0 +1,198 @@
+"""An on-disk HDF5 cache of backbone features, keyed by what produced them, resumable.
+
+One file per (backbone spec, image-set fingerprint, input size, kind, dtype, cache format
+version): the file name carries the sha256 of these parts and the file's attributes repeat them.
+They are re-checked on every open; a file whose attributes do not match is rebuilt, never reused.
+
+Extraction writes into ``<name>.partial.h5``: a ``features`` dataset and a per-row ``done`` mask,
+flushed after every batch, so an interrupted run resumes with the missing rows only. On completion
+the file is renamed atomically to ``<name>.h5``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data.images import ImageSet
+from .backbone import Backbone
+from .extract import _as_image_set, _check_args, _feature_batches, _running
+
+FORMAT_VERSION = 1
+"""Version of the cache file layout; part of every key, so a new layout never reads old files."""
+
+_DTYPES = ("float32", "float16")
+
+
+def cached_features(
+    backbone: Backbone,
+    images: ImageSet | np.ndarray,
+    cache_dir: str | os.PathLike,
+    *,
+    kind: str = "embed",
+    dtype: str = "float32",
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+    mmap: bool = False,
+    progress: bool = True,
+) -> np.ndarray:
+    """Features of every image, read from the cache or extracted into it.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        The feature extractor; its ``spec`` must identify its outputs.
+    images : ImageSet or uint8 array of shape (n_images, H, W, 3)
+        The images; their ``fingerprint`` is part of the key.
+    cache_dir : path-like
+        Folder of the cache files (created if missing).
+    kind : {"embed", "tokens"}
+        Pooled embeddings or token grids.
+    dtype : {"float32", "float16"}
+        Storage dtype; float16 halves the file (relative error ~1e-3).
+    batch_size, device, num_workers
+        As in :func:`extract_features`; extraction runs only for rows not in the cache. On CUDA
+        it runs under autocast; the key does not record the device, so a cache filled on a GPU
+        is reused on a CPU (features agree to about 1e-2 relative).
+    mmap : bool
+        Return a read-only ``np.memmap`` over the cache file instead of loading it, for token
+        caches larger than memory.
+    progress : bool
+        Show a tqdm progress bar (starting at the rows already cached).
+
+    Returns
+    -------
+    array of ``dtype``
+        ``(n_images, embed_dim)`` or ``(n_images, n_tokens, dim)``; row ``i`` is image ``i``.
+    """
+    _check_args(kind, batch_size, num_workers)
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, _DTYPES))}; got {dtype!r}")
+    images = _as_image_set(images)
+    if not len(images):
+        raise ValueError("the image set is empty; there are no features to cache")
+    parts = {
+        "spec": backbone.spec,
+        "images": images.fingerprint,
+        "input_size": backbone.input_size,
+        "kind": kind,
+        "dtype": dtype,
+        "format_version": FORMAT_VERSION,
+    }
+    path = _cache_path(cache_dir, parts)
+    if not _usable(path, parts, len(images)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.h5")
+        _usable(partial, parts, len(images), complete=False)  # deletes one of other inputs
+        with h5py.File(partial, "a") as f:
+            _extract_missing(f, backbone, images, parts, batch_size, device, num_workers, progress)
+        os.replace(partial, path)
+    return _read(path, mmap)
+
+
+def _cache_path(cache_dir: str | os.PathLike, parts: dict) -> Path:
+    """``<cache_dir>/<readable spec>-<kind>-<key>.h5``, key = sha256 of the JSON of ``parts``."""
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", parts["spec"])[:60]
+    return Path(cache_dir) / f"{readable}-{parts['kind']}-{key[:24]}.h5"
+
+
+def _usable(path: Path, parts: dict, n_images: int, complete: bool = True) -> bool:
+    """Whether ``path`` is a cache file of ``parts`` (with every row done if ``complete``).
+
+    A file that exists but does not match (or cannot be read) is deleted, with a warning.
+    """
+    if not path.exists():
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            stored = {k: _plain(f.attrs[k]) for k in parts if k in f.attrs}
+            n_rows = f["done"].shape[0] if "done" in f else None
+            all_done = bool(np.all(f["done"][:])) if n_rows == n_images else False
+    except OSError as e:
+        reason = f"unreadable ({e})"
+    else:
+        if stored != parts:
+            bad = sorted(k for k in parts if stored.get(k) != parts[k])
+            reason = "attributes " + ", ".join(f"{k}={stored.get(k)!r}" for k in bad)
+            reason += f" differ from {', '.join(f'{k}={parts[k]!r}' for k in bad)}"
+        elif n_rows != n_images:
+            reason = f"{n_rows} rows for {n_images} images"
+        elif complete and not all_done:
+            reason = "rows missing"
+        else:
+            return True
+    message = f"feature cache {path} does not match its inputs: {reason}; rebuilding it"
+    warnings.warn(message, stacklevel=3)  # at the caller of cached_features
+    path.unlink()
+    return False
+
+
+def _plain(value):
+    """HDF5 attribute -> Python scalar (numpy ints and strs compare unequal to JSON ones)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _extract_missing(
+    f: h5py.File,
+    backbone: Backbone,
+    images: ImageSet,
+    parts: dict,
+    batch_size: int,
+    device: str | torch.device,
+    num_workers: int,
+    progress: bool,
+) -> None:
+    """Fill the rows of ``f`` whose ``done`` flag is False, flushing after every batch."""
+    n = len(images)
+    if "done" not in f:
+        f.attrs.update(parts)
+        f.attrs["brainenc_version"] = __version__
+        f.create_dataset("done", shape=(n,), dtype=bool, fillvalue=False)
+    done = f["done"]
+    missing = np.flatnonzero(~done[:])
+    with (
+        tqdm(
+            total=n, initial=n - len(missing), unit="img", desc=parts["spec"], disable=not progress
+        ) as bar,
+        _running(backbone, device, amp=True),
+    ):
+        batches = _feature_batches(
+            backbone, images, missing, parts["kind"], batch_size, device, num_workers
+        )
+        for chunk, feats in batches:
+            if "features" not in f:  # shape known from the first batch; contiguous for mmap
+                f.create_dataset("features", shape=(n, *feats.shape[1:]), dtype=parts["dtype"])
+            rows = _rows(chunk)
+            f["features"][rows] = feats.astype(parts["dtype"])
+            done[rows] = True
+            f.flush()
+            bar.update(len(chunk))
+
+
+def _rows(chunk: np.ndarray) -> slice | np.ndarray:
+    """A slice for a run of consecutive rows (fast in h5py), else the increasing row indices."""
+    if chunk[-1] - chunk[0] == len(chunk) - 1:
+        return slice(int(chunk[0]), int(chunk[-1]) + 1)
+    return chunk
+
+
+def _read(path: Path, mmap: bool) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        features = f["features"]
+        if not mmap:
+            return features[...]
+        offset = features.id.get_offset()
+        shape, dtype = features.shape, features.dtype
+    return np.memmap(path, mode="r", dtype=dtype, shape=shape, offset=offset)
