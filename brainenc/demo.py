@@ -1,14 +1,11 @@
 """``brainenc demo``: the whole pipeline on a simulated subject of the in-silico world.
 
-world subject → backbone features → linear encoder → per-ROI test scores → cortical map, with the
-simulator's ground truth beside every estimate.
+world subject → backbone features → linear encoder → per-ROI test scores → cortical maps → HTML
+report, with the simulator's ground truth beside every estimate.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -68,7 +65,9 @@ def run_demo(
     Parameters
     ----------
     out : path-like
-        Results folder: ``summary.json``, a map PNG and a saved encoder per backbone.
+        Results folder (see :mod:`brainenc.maps.run_dir`): ``summary.json``, a saved encoder per
+        backbone, ``maps/`` (see :func:`brainenc.maps.standard.draw_standard_maps`) and
+        ``report.html``, the page that shows them all.
     subject : int
         World subject.
     backbones : tuple of str
@@ -78,7 +77,9 @@ def run_demo(
     quiet : bool
         No progress bars or printed table.
     """
-    from .maps import plot_surface
+    from .maps.report import build_report
+    from .maps.run_dir import write_summary
+    from .maps.standard import draw_standard_maps, file_name
 
     say = (lambda *a: None) if quiet else print
     out = Path(out).expanduser()
@@ -92,7 +93,7 @@ def run_demo(
     say(f"noise ceiling: estimated vs true, Pearson r = {nc_corr:.3f} over all vertices")
 
     y_train, y_test_rows = data.rows(data.train), data.test
-    tables, results = {}, {}
+    tables, results, encoders, predictions = {}, {}, {}, {}
     for spec in backbones:
         t0 = time.perf_counter()
         backbone = Backbone.from_spec(spec)
@@ -100,24 +101,24 @@ def run_demo(
         timings[f"features[{spec}]"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         say(f"fitting ridge on {features.shape[1]} {spec} features × {data.n_targets} vertices…")
-        encoder = LinearEncoder().fit(features[data.train], y_train)
+        encoders[spec] = LinearEncoder().fit(features[data.train], y_train)
         timings[f"fit[{spec}]"] = time.perf_counter() - t0
-        scores = evaluate(data, encoder.predict(features[y_test_rows]))
+        predictions[spec] = encoders[spec].predict(features[y_test_rows])
+        scores = evaluate(data, predictions[spec])
         tables[f"{spec} nnr2"] = summarize(scores["nnr2"], data.rois)
         tables[f"{spec} true r2"] = summarize(scores["true_r2"], data.rois)
-        name = spec.replace(":", "_").replace("/", "_")
-        plot_surface(
-            scores["nnr2"], data, title=f"{spec} linear encoder: noise-normalised test r²",
-            vmin=0, vmax=1, colorbar_label="noise-normalised r²", out=out / f"map_{name}.png",
-        )  # fmt: skip
-        encoder.save(out / f"encoder_{name}", metadata={"backbone": spec, **data.meta})
+        name = file_name(spec)
+        encoders[spec].save(out / f"encoder_{name}", metadata={"backbone": spec, **data.meta})
         results[spec] = {
             "roi_median_nnr2": {k: v["value"] for k, v in tables[f"{spec} nnr2"].items()},
             "roi_median_true_r2": {k: v["value"] for k, v in tables[f"{spec} true r2"].items()},
-            "map": f"map_{name}.png",
+            "map": f"maps/nnr2_{name}.png",
             "encoder": f"encoder_{name}",
         }
     say(format_table(tables, data.rois))
+    t0 = time.perf_counter()
+    maps = draw_standard_maps(data, out, encoders, predictions, min_ceiling=MIN_CEILING)
+    timings["maps"] = time.perf_counter() - t0
     summary = {
         "brainenc_version": __version__,
         "data": data.meta,
@@ -125,16 +126,11 @@ def run_demo(
         "n_test": len(data.test),
         "noise_ceiling_vs_truth_r": nc_corr,
         "min_ceiling": MIN_CEILING,
+        "rois": {roi: int(mask.sum()) for roi, mask in data.rois.items()},
         "backbones": results,
+        "maps": maps,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
-    _write_json(out / "summary.json", summary)
-    say(f"results in {out}/")
+    write_summary(out, summary)
+    say(f"results in {out}/; report: {build_report(out)}")
     return summary
-
-
-def _write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)

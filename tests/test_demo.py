@@ -20,11 +20,24 @@ def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsy
     early = np.median([scores[r] for r in ("V1", "V2", "V3")])
     high = np.median([scores[r] for r in ("FFA", "EBA", "VWFA")])
     assert early > 0.5 and early > high + 0.15, scores
-    assert (out / "map_gabor.png").stat().st_size > 10_000
+    assert (out / summary["backbones"]["gabor"]["map"]).stat().st_size > 10_000
     encoder = load_encoder(out / "encoder_gabor")
     assert encoder.metadata_["backbone"] == "gabor" and encoder.metadata_["dataset"] == "world"
     printed = capsys.readouterr().out
     assert "V1" in printed and "gabor nnr2" in printed
+
+    # the maps, and the report that ends the demo
+    kinds = ["rois", "noise_ceiling", "noise_ceiling_true", "preference_truth"]
+    kinds += ["nnr2_gabor", "alpha_gabor", "preference_gabor"]
+    assert [m["file"] for m in summary["maps"]] == [f"maps/{k}.png" for k in kinds]
+    assert all((out / m["file"]).stat().st_size > 10_000 for m in summary["maps"])
+    assert summary["maps"][4]["interactive"] == "maps/nnr2_gabor.html"
+    assert (out / "maps" / "nnr2_gabor.html").stat().st_size > 100_000
+    assert f"report: {out / 'report.html'}" in printed
+    html = (out / "report.html").read_text()
+    for roi, n in summary["rois"].items():
+        assert f'<tr><td class="roi">{roi}</td><td>{n}</td>' in html
+    assert html.count('<img src="data:image/png;base64,') == len(kinds)
 
 
 def test_evaluate_scores_against_truth(world_data):

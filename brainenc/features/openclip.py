@@ -254,7 +254,7 @@ def register_model_config(path: str | os.PathLike) -> list[str]:
     return [f.stem for f in files]
 
 
-def _hf_hub_cache() -> Path:
+def hf_hub_cache() -> Path:
     """The Hugging Face hub cache folder, from the environment as ``huggingface_hub`` reads it.
 
     ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``, else
@@ -332,7 +332,7 @@ def _create_pretrained(name: str, tag: str, download: bool) -> torch.nn.Module:
             f"unknown pretrained tag {tag!r} for open_clip model {name!r}; known tags: "
             f"{', '.join(tags) or 'none'}. For other weights use open_clip:{name}@/path/to/weights"
         )
-    cache = _hf_hub_cache()
+    cache = hf_hub_cache()
     if download:
         return open_clip.create_model(name, pretrained=tag, cache_dir=str(cache))
     repo_id, filename = posixpath.split(cfg["hf_hub"])  # "org/repo/" means the default file

@@ -1,86 +1,98 @@
-"""Values over surface targets drawn on the fsaverage mesh: lateral and ventral views."""
+"""Values over surface targets drawn on the fsaverage mesh: lateral, medial, ventral, flat views."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Colormap, Normalize
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.lines import Line2D
+from matplotlib.patheffects import withStroke
 from nilearn.plotting import plot_surf, plot_surf_contours
 from nilearn.surface import InMemoryMesh
 
 from ..data.brain_data import BrainData
 from ..data.space import HEMISPHERES, Space
+from .cortical_map import ROI_COLORS, CorticalMap, as_map
+from .figure import LEGEND_COLUMNS, add_colour_key, key_height, save_atomically
 from .fsaverage import _sulcal_depth, mesh
 
-#: (elevation, azimuth) per hemisphere and view. A hemisphere's ventral view is its lateral view
-#: rolled under, so both keep its anterior end on the same side (left for the left hemisphere).
+#: (elevation, azimuth) of each hemisphere's camera per view. A hemisphere's ventral view is its
+#: lateral view rolled under, so both keep its anterior end on the same side (left for the left
+#: hemisphere); the flat map is seen from above, anterior up.
 VIEWS = {
-    "left": {"lateral": (0, 180), "ventral": (270, 0)},
-    "right": {"lateral": (0, 0), "ventral": (270, 180)},
+    "left": {"lateral": (0, 180), "medial": (0, 0), "ventral": (270, 0), "flat": (90, 270)},
+    "right": {"lateral": (0, 0), "medial": (0, 180), "ventral": (270, 180), "flat": (90, 270)},
 }
-#: Outline colours of the ROIs, in order (cycled); chosen to stand out on the default inferno.
-ROI_COLORS = (
-    "#17becf", "#2ca02c", "#e377c2", "#1f77b4", "#d62728", "#9467bd",
-    "#00ff7f", "#8c564b", "#ff00ff", "#000080", "#bcbd22", "#00ced1",
-)  # fmt: skip
+DEFAULT_VIEWS = ("lateral", "medial", "ventral")
+_VERTICAL = {"lateral": 2, "medial": 2, "ventral": 0, "flat": 1}  # mesh axis shown upright
+_SURFACES_3D = ("inflated", "pial", "white_matter", "sphere")
 _FILL = 0.94  # fraction of a view's axes width that the longest mesh extent spans
 _CUBE_SPAN = 0.6  # fraction of a 3-D axes width that a cube's side spans at zoom 1 (orthographic)
-_LEGEND_COLUMNS = 6
 _BACKGROUND = (0.15, 0.5)  # sulcal depth drawn as greys from light (gyri) to mid (sulci)
 
 
 def plot_surface(
-    values: np.ndarray,
+    values: np.ndarray | CorticalMap,
     space: Space | BrainData,
     *,
+    views: Sequence[str] = DEFAULT_VIEWS,
     rois: Mapping[str, np.ndarray] | None = None,
     title: str | None = None,
-    cmap: str | Colormap = "inferno",
+    cmap: str | Colormap | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
     threshold: float | None = None,
     colorbar_label: str | None = None,
+    categories: Sequence[str] | None = None,
     surf: str = "inflated",
     out: str | os.PathLike | None = None,
     dpi: int = 150,
 ) -> Figure:
-    """Draw one value per target on the cortical surface: both hemispheres, lateral and ventral.
+    """Draw one value per target on the cortical surface: both hemispheres, several views.
 
-    A 2 × 2 figure (columns: left and right hemisphere; rows: lateral and ventral view) over the
-    sulcal depth in greys, with one shared colorbar and ROI outlines named in a legend. Mesh
-    vertices that are not targets of ``space``, and targets whose value is NaN, show the
-    background; a mesh face is coloured only when its three vertices have values.
+    One row per view (lateral, medial, ventral of the inflated surface, and the flat map), one
+    column per hemisphere, over the sulcal depth in greys, with a colour bar (or a legend of the
+    categories) and ROI outlines named in a legend. Mesh vertices that are not targets of
+    ``space``, and targets whose value is NaN, show the background: missing is never drawn as a
+    value. A mesh face is coloured only when its three vertices have values.
 
     Parameters
     ----------
-    values : array of shape (n_targets,)
-        One value per target of the space, in its order (left hemisphere first).
+    values : CorticalMap or array of shape (n_targets,)
+        One value per target of the space, in its order (left hemisphere first). A
+        :class:`CorticalMap` (see :mod:`brainenc.maps.kinds`) brings its title, colormap, range,
+        label and categories; the keyword arguments below override them.
     space : Space or BrainData
         A surface space (``fsaverage5``; ``fsaverage``, ``fsaverage6``, ``fsaverage4`` when
-        nilearn's cache holds their mesh), or a dataset whose ``space`` and ``rois`` are used.
+        their mesh is found, see :func:`~brainenc.maps.mesh`), or a dataset whose ``space`` and
+        ``rois`` are used.
+    views : sequence of {"lateral", "medial", "ventral", "flat"}
+        The rows of the figure, top to bottom.
     rois : dict of str to bool array of shape (n_targets,), optional
         Regions to outline, one colour each (:data:`ROI_COLORS`); default: the dataset's ROIs
-        when ``space`` is a :class:`BrainData`, none otherwise. A region is outlined on a
-        hemisphere where it covers at least one mesh face edge, and named in the legend when it
-        is outlined somewhere.
+        when ``space`` is a :class:`BrainData`, none otherwise. A region is outlined on a view
+        where it covers at least one mesh face edge, labelled where its centre faces the camera,
+        and named in the legend when it is outlined somewhere (unless the map's categories are
+        these ROIs, as in :func:`~brainenc.maps.roi_map`).
     title : str, optional
         Figure title.
-    cmap : str or Colormap
-        Matplotlib colormap of the values.
+    cmap : str or Colormap, optional
+        Matplotlib colormap of the values (default ``"inferno"``).
     vmin, vmax : float, optional
-        Colour range, shared by the four views; default: the range of the finite values.
+        Colour range, shared by all views; default: the range of the finite values.
     threshold : float, optional
         Values whose magnitude is below it show the background (as in nilearn).
     colorbar_label : str, optional
-        Label under the colorbar.
+        Label under the colour bar (title of the legend of a categorical map): say the units.
+    categories : sequence of str, optional
+        Names of the categories of a categorical map, whose values are category indices; each
+        category gets one colour of ``cmap`` and the colour bar becomes a legend.
     surf : {"inflated", "pial", "white_matter", "sphere"}
-        Which surface of the mesh to draw.
+        Which surface the lateral, medial and ventral views show (the flat view shows the flat
+        map).
     out : path, optional
         Also save the figure there, atomically (temporary file, then rename); the format comes
         from the suffix, PNG when there is none.
@@ -91,38 +103,41 @@ def plot_surface(
     -------
     matplotlib.figure.Figure
         A figure not registered with pyplot: no backend or other global matplotlib state is
-        touched, and nothing needs closing. Save it with ``savefig`` or show it in a notebook.
+        touched, and nothing needs closing. Each view's axes is labelled ``"<hemi> <view>"``
+        (``ax.get_label()``) and shows the mesh centred on its mean vertex.
 
     Raises
     ------
     ValueError
         ``values`` or an ROI mask does not have one entry per target, the space is a volume
-        space, or the colour range is empty.
+        space, a view or surface is unknown, or the colour range is empty.
     FileNotFoundError
         The space's mesh is neither bundled with nilearn nor in its cache.
     """
+    cortical_map = as_map(
+        values, title=title, cmap=cmap, vmin=vmin, vmax=vmax,
+        colorbar_label=colorbar_label, categories=categories,
+    )  # fmt: skip
     space, rois = _space_and_rois(space, rois)
-    surface_values = _hemisphere_values(values, space)
-    vmin, vmax = _colour_range(np.concatenate(list(surface_values.values())), vmin, vmax)
+    views = _check_views(views, surf)
+    surface_values = _hemisphere_values(cortical_map.values, space)
+    vmin, vmax = cortical_map.colour_range()
+    cmap = cortical_map.colormap()
     roi_masks = _roi_masks(rois, space)
     colors = {name: ROI_COLORS[i % len(ROI_COLORS)] for i, name in enumerate(roi_masks)}
-    if surf not in ("inflated", "pial", "white_matter", "sphere"):
-        raise ValueError(
-            f"surf={surf!r} cannot be shown in lateral and ventral views; use 'inflated', "
-            "'pial', 'white_matter' or 'sphere'"
-        )
-    meshes = mesh(space.name, surf)
-    outlines = _outlines(roi_masks, meshes)
+    meshes = {view: mesh(space.name, "flat" if view == "flat" else surf) for view in views}
+    outlines = {view: _outlines(roi_masks, meshes[view]) for view in views}
+    outlined = [name for name in roi_masks if any(name in o for o in outlines.values())]
+    named = [] if cortical_map.categories == tuple(roi_masks) else outlined  # roi_map names them
     sulcal_depth = _sulcal_depth(space.name)
-    layout = _Layout(meshes, title is not None, len(outlines))
+    layout = _Layout(views, meshes, cortical_map, len(named))
     fig = Figure(figsize=layout.size)
     for column, hemi in enumerate(HEMISPHERES):
-        part = meshes.parts[hemi]
         background = _background(sulcal_depth[hemi])
-        for row, view in enumerate(VIEWS[hemi]):
-            ax = fig.add_axes(layout.panel(row, column), projection="3d")
-            # nilearn centres the coordinates it is given, in place: give it a copy
-            hemi_mesh = InMemoryMesh(part.coordinates.copy(), part.faces)
+        for row, view in enumerate(views):
+            part = meshes[view].parts[hemi]
+            hemi_mesh = InMemoryMesh(_centred(part.coordinates), part.faces)
+            ax = fig.add_axes(layout.panel(row, column), projection="3d", label=f"{hemi} {view}")
             plot_surf(
                 hemi_mesh,
                 surface_values[hemi],
@@ -131,13 +146,14 @@ def plot_surface(
                 view=VIEWS[hemi][view],
                 cmap=cmap,
                 colorbar=False,
+                avg_method="mean" if cortical_map.categories is None else "median",
                 threshold=threshold,
                 vmin=vmin,
                 vmax=vmax,
                 axes=ax,
                 figure=fig,
             )
-            for name, masks in outlines.items():
+            for name, masks in outlines[view].items():
                 if hemi in masks:
                     plot_surf_contours(
                         hemi_mesh,
@@ -148,58 +164,59 @@ def plot_surface(
                         axes=ax,
                         figure=fig,
                     )
-            layout.frame(ax, hemi_mesh.coordinates)
+            _label_rois(
+                ax,
+                hemi_mesh,
+                {n: m[hemi] for n, m in outlines[view].items() if hemi in m},
+                VIEWS[hemi][view],
+                always_visible=view == "flat",
+            )
+            layout.frame(ax, row, hemi_mesh)
             fig.text(*layout.label(row, column), f"{hemi} {view}", va="top", color="0.35")
 
-    cbar = fig.colorbar(
-        ScalarMappable(Normalize(vmin, vmax), cmap),
-        cax=fig.add_axes(layout.colorbar),
-        orientation="horizontal",
-        label=colorbar_label,
-    )
-    if threshold is not None:  # grey out the hidden range, as nilearn does
-        cbar.ax.axvspan(max(-threshold, vmin), min(threshold, vmax), color="0.75")
-    if outlines:
+    add_colour_key(fig, cortical_map, threshold)
+    if named:
         fig.legend(
-            handles=[Patch(color=colors[name], label=name) for name in outlines],
+            handles=[Line2D([], [], color=colors[name], lw=3, label=name) for name in named],
             loc="lower center",
             bbox_to_anchor=layout.legend,
-            ncols=min(len(outlines), _LEGEND_COLUMNS),
+            ncols=min(len(named), LEGEND_COLUMNS),
             frameon=False,
             fontsize="small",
         )
-    if title is not None:
-        fig.suptitle(title, y=1 - 0.08 / layout.size[1], va="top")
+    if cortical_map.title is not None:
+        fig.suptitle(cortical_map.title, y=1 - 0.08 / layout.size[1], va="top")
     if out is not None:
-        _save_atomically(fig, Path(out), dpi)
+        save_atomically(fig, out, dpi)
     return fig
 
 
 class _Layout:
-    """Where the four views go, in inches, so that each mesh fills its panel at true scale.
+    """Where the views go, in inches, so that each mesh fills its panel at true scale.
 
     matplotlib's 3-D axes are always square; each view gets a square axes, centred on its
     panel and overlapping its neighbours (their backgrounds are transparent), and a camera
-    whose box is a cube of the meshes' longest extent, ``_FILL`` of the axes width.
+    whose box is a cube of the longest extent of that row's meshes, ``_FILL`` of the axes width.
     """
 
     width = 9.0  # inches; two columns of square axes
     pad = 0.3  # inches above each view, for its label
-    colorbar_band = 0.85  # inches under the views (and the legend) for the colorbar
-    legend_row = 0.22  # inches per row of the legend, between the views and the colorbar
+    legend_row = 0.22  # inches per row of the ROI legend, between the views and the colour key
 
-    def __init__(self, meshes, titled: bool, n_rois: int):
-        coords = [meshes.parts[hemi].coordinates for hemi in HEMISPHERES]
-        self.extent = np.max([np.ptp(c, axis=0) for c in coords], axis=0)  # x, y, z (mm)
+    def __init__(self, views: Sequence[str], meshes: dict, cortical_map: CorticalMap, n_rois: int):
         self.side = self.width / 2
-        inch_per_mm = _FILL * self.side / self.extent.max()
-        # lateral views show the z extent, ventral views the x extent
+        extents = []  # (3,) per row: x, y, z extent of the drawn vertices of both hemispheres
+        for view in views:
+            parts = [meshes[view].parts[hemi] for hemi in HEMISPHERES]
+            extents.append(np.max([np.ptp(_drawn(p), axis=0) for p in parts], axis=0))
+        self.cubes = [float(e.max()) for e in extents]
         self.rows = [
-            inch_per_mm * self.extent[2] + self.pad,
-            inch_per_mm * self.extent[0] + self.pad,
+            _FILL * self.side * e[_VERTICAL[view]] / e.max() + self.pad
+            for e, view in zip(extents, views, strict=True)
         ]
-        self.top = 0.5 if titled else 0.1
-        self.bottom = self.colorbar_band + self.legend_row * -(-n_rois // _LEGEND_COLUMNS)
+        self.top = 0.5 if cortical_map.title is not None else 0.1
+        self.key = key_height(cortical_map)
+        self.bottom = self.key + self.legend_row * -(-n_rois // LEGEND_COLUMNS)
         self.size = (self.width, self.top + sum(self.rows) + self.bottom)
 
     def _cell_bottom(self, row: int) -> float:
@@ -223,23 +240,45 @@ class _Layout:
         return (column * self.side + 0.2) / self.width, (top - 0.05) / self.size[1]
 
     @property
-    def colorbar(self) -> tuple[float, float, float, float]:
-        return 0.3, 0.5 / self.size[1], 0.4, 0.14 / self.size[1]
-
-    @property
     def legend(self) -> tuple[float, float]:
-        return 0.5, (self.colorbar_band - 0.1) / self.size[1]
+        return 0.5, (self.key - 0.1) / self.size[1]
 
-    def frame(self, ax, coordinates: np.ndarray) -> None:
-        """Point an axes' orthographic camera at a cube of the longest extent around the mesh."""
-        middle = (coordinates.min(axis=0) + coordinates.max(axis=0)) / 2
-        half = self.extent.max() / 2
+    def frame(self, ax, row: int, hemi_mesh: InMemoryMesh) -> None:
+        """Point an axes' orthographic camera at a cube of its row's extent around the mesh."""
+        drawn = _drawn(hemi_mesh)
+        middle = (drawn.min(axis=0) + drawn.max(axis=0)) / 2
+        half = self.cubes[row] / 2
         ax.set_xlim(middle[0] - half, middle[0] + half)
         ax.set_ylim(middle[1] - half, middle[1] + half)
         ax.set_zlim(middle[2] - half, middle[2] + half)
         ax.set_proj_type("ortho")
         ax.patch.set_visible(False)  # the square axes overlap: no background may hide a neighbour
         ax.set_box_aspect((1, 1, 1), zoom=_FILL / _CUBE_SPAN)
+
+
+def _drawn(part) -> np.ndarray:
+    """Coordinates of the vertices the faces use (a flat map leaves the medial wall out)."""
+    return part.coordinates[np.unique(part.faces)]
+
+
+def _centred(coordinates: np.ndarray) -> np.ndarray:
+    """A copy centred on the mean vertex, as nilearn centres (so that its centring is a no-op)."""
+    return coordinates - coordinates.mean(axis=0)
+
+
+def _check_views(views: Sequence[str], surf: str) -> tuple[str, ...]:
+    views = (views,) if isinstance(views, str) else tuple(views)
+    unknown = [v for v in views if v not in (*DEFAULT_VIEWS, "flat")]
+    if unknown or not views:
+        raise ValueError(
+            f"views={views!r}: give one or more of 'lateral', 'medial', 'ventral', 'flat'"
+        )
+    if surf not in _SURFACES_3D:
+        raise ValueError(
+            f"surf={surf!r} cannot be shown in lateral, medial and ventral views; use one of "
+            f"{', '.join(map(repr, _SURFACES_3D))} (for the flat map, add 'flat' to views)"
+        )
+    return views
 
 
 def _space_and_rois(space, rois) -> tuple[Space, dict[str, np.ndarray]]:
@@ -251,33 +290,19 @@ def _space_and_rois(space, rois) -> tuple[Space, dict[str, np.ndarray]]:
     if not space.is_surface:
         raise ValueError(
             f"space {space.name!r} is a volume space; only surface spaces (fsaverage, "
-            "fsaverage5, ...) can be drawn on the cortical surface. Use data in a surface space "
-            "(e.g. NSD's fsaverage betas), or project the volume onto fsaverage with "
-            "nilearn.surface.vol_to_surf first"
+            "fsaverage5, ...) can be drawn on the cortical surface. Draw it with plot_volume, "
+            "or project the volume onto fsaverage with nilearn.surface.vol_to_surf first"
         )
     return space, dict(rois or {})
 
 
-def _hemisphere_values(values, space: Space) -> dict[str, np.ndarray]:
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or values.shape[0] != space.n_targets:
+def _hemisphere_values(values: np.ndarray, space: Space) -> dict[str, np.ndarray]:
+    if values.shape[0] != space.n_targets:
         raise ValueError(
             f"values has shape {values.shape} ({values.size} values) but space {space.name!r} "
             f"has {space.n_targets} targets; give one value per target, left hemisphere first"
         )
     return space.hemisphere_values(values)
-
-
-def _colour_range(values: np.ndarray, vmin, vmax) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    data_low, data_high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    low = data_low if vmin is None else float(vmin)
-    high = data_high if vmax is None else float(vmax)
-    if vmin is None and vmax is None and low == high:  # a constant map: centre its colour
-        low, high = low - 0.5, high + 0.5
-    if not low < high:
-        raise ValueError(f"the colour range is empty: vmin={low} is not below vmax={high}")
-    return low, high
 
 
 def _roi_masks(rois: Mapping[str, np.ndarray], space: Space) -> dict[str, dict]:
@@ -313,17 +338,46 @@ def _outlines(roi_masks: dict[str, dict], meshes) -> dict[str, dict]:
     return outlines
 
 
+def _label_rois(ax, hemi_mesh: InMemoryMesh, masks: dict, camera, always_visible: bool) -> None:
+    """Name each ROI at its most central drawn vertex, where that vertex faces the camera."""
+    elev, azim = np.deg2rad(camera)
+    towards_camera = np.array(
+        [np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)]
+    )
+    facing = _vertex_normals(hemi_mesh) @ towards_camera > 0.2
+    drawn = np.zeros(len(facing), bool)
+    drawn[hemi_mesh.faces] = True
+    for name, mask in masks.items():
+        vertices = np.flatnonzero(mask & drawn)
+        if not vertices.size:
+            continue
+        xyz = hemi_mesh.coordinates[vertices]
+        centre = np.argmin(((xyz - xyz.mean(axis=0)) ** 2).sum(axis=1))
+        if always_visible or facing[vertices[centre]]:
+            ax.text(
+                *xyz[centre],
+                name,
+                fontsize=6,
+                ha="center",
+                va="center",
+                zorder=10,
+                path_effects=[withStroke(linewidth=1.5, foreground="white")],
+            )
+
+
+def _vertex_normals(hemi_mesh: InMemoryMesh) -> np.ndarray:
+    """Unit normal of each vertex (n_vertices, 3): the area-weighted sum of its faces' normals."""
+    coords, faces = hemi_mesh.coordinates, hemi_mesh.faces
+    face_normals = np.cross(
+        coords[faces[:, 1]] - coords[faces[:, 0]], coords[faces[:, 2]] - coords[faces[:, 0]]
+    )
+    normals = np.zeros_like(coords)
+    for corner in range(3):
+        np.add.at(normals, faces[:, corner], face_normals)
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+
+
 def _background(sulcal_depth: np.ndarray) -> np.ndarray:
     """Sulcal depth rescaled to grey levels in ``_BACKGROUND`` (shape (n_vertices,))."""
     low, high = np.nanmin(sulcal_depth), np.nanmax(sulcal_depth)
     return _BACKGROUND[0] + np.diff(_BACKGROUND)[0] * (sulcal_depth - low) / (high - low)
-
-
-def _save_atomically(fig: Figure, out: Path, dpi: int) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format=out.suffix[1:] or "png", dpi=dpi)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -1,0 +1,203 @@
+"""``build_report``: a results folder as one self-contained static HTML page.
+
+The page shows the per-ROI score table, the maps, the synthesized image grids and captions and
+the run's metadata (see :mod:`brainenc.maps.run_dir` for what the folder holds). Images are
+embedded as data URIs, so the page is one file that works offline; only the interactive views
+stay separate files, linked from their map.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+from .. import __version__
+from .figure import write_atomically
+from .run_dir import SYNTHESIS, read_captions, read_summary
+
+_TABLE_KEYS = ("backbones", "rois", "maps")  # summary keys shown as content, not as metadata
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #222;
+       background: #fafafa; }
+main { max-width: 1320px; margin: 0 auto; padding: 24px 32px 48px; }
+h1 { font-size: 26px; margin: 8px 0 4px; } h2 { font-size: 20px; margin: 32px 0 12px; }
+.sub { color: #666; margin: 0 0 16px; }
+table { border-collapse: collapse; background: white; font-size: 14px; }
+th, td { padding: 5px 12px; border-bottom: 1px solid #e4e4e4; text-align: right; }
+th { background: #f0f0f0; } th:first-child, td:first-child { text-align: left; }
+td.roi { font-weight: 600; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 16px;
+        align-items: start; }
+figure { margin: 0; background: white; border: 1px solid #e4e4e4; border-radius: 6px;
+         padding: 10px; }
+figure img { width: 100%; height: auto; display: block; }
+figcaption { font-size: 14px; color: #444; margin-top: 6px; }
+ul.captions { margin: 6px 0 0; padding-left: 20px; font-size: 14px; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; font-size: 14px;
+     background: white; padding: 12px; border: 1px solid #e4e4e4; }
+dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; }
+"""
+
+
+def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write one self-contained HTML page summarising a results folder.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder with ``summary.json`` (see :mod:`brainenc.maps.run_dir`).
+    out : path, optional
+        Where to write the page; default ``<run_dir>/report.html``.
+
+    Returns
+    -------
+    Path
+        The page, written atomically.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``summary.json``, or a map it lists, is missing.
+    """
+    run_dir = Path(run_dir).expanduser()
+    summary = read_summary(run_dir)
+    out = run_dir / "report.html" if out is None else Path(out)
+    title = f"brainenc report: {run_dir.resolve().name}"
+    who = summary.get("data", {})
+    subtitle = ", ".join(f"{k} {who[k]}" for k in ("dataset", "subject") if k in who)
+    sections = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="sub">{escape(subtitle)}{" · " if subtitle else ""}report written '
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by brainenc {escape(__version__)}</p>",
+        _score_table(summary),
+        _maps(summary, run_dir, out.parent),
+        _synthesis(summary, run_dir),
+        _metadata(summary),
+    ]
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<body><main>\n{''.join(s for s in sections if s)}\n</main></body>\n</html>\n"
+    )
+    return write_atomically(out, lambda tmp: tmp.write_text(page, "utf-8"))
+
+
+def _score_table(summary: dict) -> str:
+    """One row per ROI, one column per (model, per-ROI score); cells shaded by value."""
+    columns = [
+        (model, key, scores)
+        for model, results in summary.get("backbones", {}).items()
+        for key, scores in results.items()
+        if key.startswith("roi_") and isinstance(scores, dict)
+    ]
+    if not columns:
+        return ""
+    sizes = summary.get("rois", {})
+    rois = list(sizes) or list(dict.fromkeys(roi for *_, scores in columns for roi in scores))
+    head = "".join(
+        f"<th>{escape(model)}<br>{escape(_score_name(key))}</th>" for model, key, _ in columns
+    )
+    size_head = "<th>n</th>" if sizes else ""
+    rows = []
+    for roi in rois:
+        cells = "".join(_cell(scores.get(roi)) for *_, scores in columns)
+        size = f"<td>{sizes[roi]}</td>" if sizes else ""
+        rows.append(f'<tr><td class="roi">{escape(roi)}</td>{size}{cells}</tr>')
+    return (
+        "<h2>Scores per ROI</h2>\n<table>\n"
+        f"<tr><th>ROI</th>{size_head}{head}</tr>\n" + "\n".join(rows) + "\n</table>\n"
+    )
+
+
+def _score_name(key: str) -> str:
+    return key.removeprefix("roi_").replace("_", " ").replace("r2", "r²")
+
+
+def _cell(value) -> str:
+    if not isinstance(value, int | float) or value != value:  # missing or NaN
+        return "<td>–</td>"
+    shade = 0.55 * min(max(value, 0.0), 1.0)
+    return f'<td style="background: rgba(70, 130, 180, {shade:.2f})">{value:.3f}</td>'
+
+
+def _maps(summary: dict, run_dir: Path, page_dir: Path) -> str:
+    figures = []
+    for entry in summary.get("maps", []):
+        path = run_dir / entry["file"]
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"summary.json lists the map {entry['file']!r} but {path} is missing; rerun the "
+                "step that drew it, or remove it from summary.json"
+            )
+        link = ""
+        if "interactive" in entry:
+            target = Path(os.path.relpath(run_dir / entry["interactive"], page_dir)).as_posix()
+            link = f'<figcaption><a href="{escape(target)}">interactive 3-D view</a></figcaption>'
+        figures.append(f"<figure>{_img(path, entry['title'])}{link}</figure>")
+    if not figures:
+        return ""
+    return '<h2>Maps</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n"
+
+
+def _synthesis(summary: dict, run_dir: Path) -> str:
+    folder = run_dir / SYNTHESIS
+    if not folder.is_dir():
+        return ""
+    found = {p.stem for p in folder.iterdir() if p.suffix in (".png", ".json")}
+    order = [roi for roi in summary.get("rois", {}) if roi in found] + sorted(
+        found - set(summary.get("rois", {}))
+    )
+    figures = []
+    for roi in order:
+        grid, captions = folder / f"{roi}.png", folder / f"{roi}.json"
+        image = _img(grid, f"images synthesized for {roi}") if grid.is_file() else ""
+        items = read_captions(captions) if captions.is_file() else []
+        listed = "".join(f"<li>{escape(c)}</li>" for c in items)
+        figures.append(
+            f"<figure>{image}<figcaption>{escape(roi)}</figcaption>"
+            f"{f'<ul class=captions>{listed}</ul>' if listed else ''}</figure>"
+        )
+    if not figures:
+        return ""
+    return (
+        '<h2>Synthesized images and captions</h2>\n<div class="grid">\n'
+        + "\n".join(figures)
+        + "\n</div>\n"
+    )
+
+
+def _metadata(summary: dict) -> str:
+    items = _flatten({k: v for k, v in summary.items() if k not in _TABLE_KEYS})
+    if not items:
+        return ""
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items)
+    return f"<h2>Run metadata</h2>\n<dl>{rows}</dl>\n"
+
+
+def _flatten(obj: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested dicts as ``("a.b", "value")`` pairs; floats to 4 digits, others as compact JSON."""
+    items = []
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            items += _flatten(value, f"{name}.")
+        elif isinstance(value, float):
+            items.append((name, f"{value:.4g}"))
+        else:
+            items.append((name, value if isinstance(value, str) else json.dumps(value)))
+    return items
+
+
+def _img(path: Path, alt: str) -> str:
+    """An ``<img>`` with the file embedded as a base64 data URI."""
+    kind = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}.get(
+        path.suffix.lower()
+    )
+    if kind is None:
+        raise ValueError(f"cannot embed {path}: only PNG and JPEG images go into the report")
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:{kind};base64,{data}" alt="{escape(alt)}">'

@@ -1,0 +1,70 @@
+"""What the study scripts share: picking a subject (NSD or the in-silico world) from options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from brainenc.data import BrainData, default_data_dir, load_nsd
+from brainenc.data.world import load_world
+
+#: Where NSD keeps a subject's mean functional image (the background of func1pt8mm maps).
+NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that pick the subject: NSD by default, ``--world`` for the simulated one."""
+    group = parser.add_argument_group("subject")
+    group.add_argument(
+        "--world", action="store_true", help="use a simulated subject of the in-silico world"
+    )
+    group.add_argument("--subject", type=int, default=1, help="subject number (default 1)")
+    group.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder holding nsd/ (default $BRAINENC_DATA or ~/brainenc_data)",
+    )
+    group.add_argument(
+        "--space", default="fsaverage", help="NSD betas: fsaverage (default) or func1pt8mm"
+    )
+    group.add_argument("--sessions", default=None, help="NSD sessions, e.g. 1-40 (default: all)")
+    group.add_argument(
+        "--mesh", default="fsaverage", help="surface of the NSD fsaverage betas (default fsaverage)"
+    )
+    group.add_argument(
+        "--reference",
+        default=None,
+        help=f"background of func1pt8mm maps (default <data-dir>/nsd/{NSD_MEAN} when present)",
+    )
+    group.add_argument(
+        "--n-train", type=int, default=2000, help="world: training images (default 2000)"
+    )
+    group.add_argument("--n-test", type=int, default=300, help="world: test images (default 300)")
+
+
+def load_data(args: argparse.Namespace) -> BrainData:
+    """The subject the options name (NSD is prepared on first use, see ``brainenc data``)."""
+    if args.world:
+        return load_world(args.subject, n_train=args.n_train, n_test=args.n_test)
+    extra = {"mesh": args.mesh} if args.space == "fsaverage" else {}
+    return load_nsd(nsd_root(args), args.subject, args.space, args.sessions, quiet=True, **extra)
+
+
+def nsd_root(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir or default_data_dir()).expanduser() / "nsd"
+
+
+def reference(args: argparse.Namespace) -> Path | None:
+    """The background image of volume maps: ``--reference``, else NSD's mean image if present."""
+    if args.reference is not None:
+        return Path(args.reference)
+    if args.world:
+        return None
+    mean = nsd_root(args) / NSD_MEAN.format(subject=args.subject)
+    return mean if mean.is_file() else None
+
+
+def default_out(args: argparse.Namespace, what: str) -> Path:
+    """``brainenc_results/<what>_<dataset>_subjNN``."""
+    dataset = "world" if args.world else f"nsd_{args.space}"
+    return Path("brainenc_results") / f"{what}_{dataset}_subj{args.subject:02d}"

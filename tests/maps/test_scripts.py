@@ -1,0 +1,67 @@
+"""scripts/: --help, and fit_nsd_subject.py then cortical_maps.py on NSD-format files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from brainenc.data.fixtures import write_nsd_fixture
+
+SCRIPTS = Path(__file__).parents[2] / "scripts"
+
+
+@pytest.fixture
+def script(monkeypatch):
+    """``script(name)`` -> the module of ``scripts/<name>.py`` (with scripts/ importable)."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+
+    def _load(name: str):
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return _load
+
+
+@pytest.mark.parametrize("name", ["fit_nsd_subject", "cortical_maps"])
+def test_help(script, name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        script(name).main(["--help"])
+    assert exit_.value.code == 0
+    printed = capsys.readouterr().out
+    assert "--world" in printed and "--subject" in printed and "python scripts/" in printed
+
+
+def test_fit_then_map_an_nsd_subject_in_func1pt8mm(script, tmp_path, capsys):
+    """Real NSD file layout and formats (few voxels): volume maps, summary, report."""
+    write_nsd_fixture(tmp_path / "data" / "nsd", subject=1, n_sessions=3, spaces=("func1pt8mm",))
+    common = ["--data-dir", str(tmp_path / "data"), "--space", "func1pt8mm", "--sessions", "1-3"]
+    common.append("--quiet")
+    run = tmp_path / "run"
+    backbone = ["--backbone", "gabor:grid=2"]  # 128 features: a quick fit
+    assert script("fit_nsd_subject").main([*common, *backbone, "--out", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["data"]["dataset"] == "nsd" and summary["space"]["name"] == "func1pt8mm"
+    scores = summary["backbones"]["gabor:grid=2"]
+    assert set(scores) == {"roi_median_r", "roi_median_nnr2"} and "V1" in scores["roi_median_r"]
+    drawn = [m["file"] for m in summary["maps"]]
+    assert drawn == [
+        f"maps/{n}.png"
+        for n in ("rois", "noise_ceiling", "nnr2_gabor_grid_2", "alpha_gabor_grid_2")
+    ]
+    assert (run / "report.html").stat().st_size > 10_000
+
+    for path in run.glob("maps/*"):
+        path.unlink()
+    assert script("cortical_maps").main([str(run), *common]) == 0
+    assert sorted(p.name for p in (run / "maps").iterdir()) == sorted(Path(f).name for f in drawn)
+    assert "4 maps" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="fitted to subject 1 but the data are subject 2"):
+        write_nsd_fixture(
+            tmp_path / "data" / "nsd", subject=2, n_sessions=3, spaces=("func1pt8mm",)
+        )
+        script("cortical_maps").main([str(run), *common, "--subject", "2"])
