@@ -17,23 +17,39 @@ def add_world_commands(subparsers) -> None:
         action="append",
         default=None,
         metavar="SPEC",
-        help="backbone spec to compare (repeatable; default: gabor)",
+        help="backbone spec to compare (repeatable; default: gabor and world-clip)",
     )
     demo.add_argument("--n-train", type=int, default=2000, help="training images (default 2000)")
     demo.add_argument("--n-test", type=int, default=300, help="test images (default 300)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars or table")
     demo.set_defaults(func=_demo)
 
+    syn = subparsers.add_parser(
+        "synthesize",
+        help="BrainDiVE on the in-silico world: images that drive an ROI, scored against truth",
+    )
+    syn.add_argument("--roi", required=True, help="ROI to drive, e.g. FFA")
+    syn.add_argument("--minus", default=None, metavar="ROI", help="maximise ROI minus this ROI")
+    syn.add_argument("--minimize", action="store_true", help="look for images that suppress it")
+    syn.add_argument("--n", type=int, default=16, help="images (default 16)")
+    syn.add_argument("--seed", type=int, default=0, help="first noise seed (default 0)")
+    syn.add_argument("--scale", type=float, default=30.0, help="guidance scale (default 30)")
+    syn.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
+    syn.add_argument("--subject", type=int, default=1, help="world subject (default 1)")
+    syn.add_argument("--out", default="brainenc_results/synthesis", help="output folder")
+    syn.add_argument("--quiet", action="store_true", help="no progress bars")
+    syn.set_defaults(func=_synthesize)
+
     world = subparsers.add_parser("world", help="the in-silico world's own models")
     sub = world.add_subparsers(dest="world_command", required=True)
     build = sub.add_parser(
         "build",
-        help="retrain the world's models and write their checkpoints (the category oracle: ~2 "
-        "min on 2 CPU cores; world-clip: ~30 min)",
+        help="retrain the world's models and write their checkpoints (on 2 CPU cores: the "
+        "category oracle ~2 min, world-clip ~6 min, the diffusion prior ~40 min)",
     )
     build.add_argument(
         "--only",
-        choices=("oracle", "world-clip"),
+        choices=("oracle", "world-clip", "world-prior"),
         action="append",
         default=None,
         help="build only this model (repeatable; default: all)",
@@ -49,7 +65,7 @@ def _demo(args: argparse.Namespace) -> int:
     run_demo(
         args.out,
         subject=args.subject,
-        backbones=tuple(args.backbone or ("gabor",)),
+        backbones=tuple(args.backbone or ("gabor", "world-clip")),
         n_train=args.n_train,
         n_test=args.n_test,
         quiet=args.quiet,
@@ -57,11 +73,37 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synthesize(args: argparse.Namespace) -> int:
+    from .synthesis import ROI, Contrast
+    from .synthesis.world import synthesize_world
+
+    objective = Contrast(args.roi, args.minus) if args.minus else ROI(args.roi)
+    if args.minimize:
+        objective = -objective
+    summary = synthesize_world(
+        objective, subject=args.subject, n_images=args.n, seed=args.seed,
+        guidance_scale=args.scale, num_inference_steps=args.steps, out=args.out,
+        progress=not args.quiet,
+    )  # fmt: skip
+    for run in ("guided", "unguided"):
+        r = summary[run]
+        extra = (
+            f", preferred category {r['preferred_fraction']:.0%}"
+            if "preferred_fraction" in r
+            else ""
+        )
+        print(f"{run:>8}: mean predicted {r['mean_predicted']:.2f}, mean true {r['mean_true']:.2f}"
+              f"{extra}")  # fmt: skip
+    print(f"natural world images: true 90th percentile {summary['natural_true_p90']:.2f}")
+    print(f"grid and scores in {args.out}/")
+    return 0
+
+
 def _build(args: argparse.Namespace) -> int:
     from .data.world.oracle import save_oracle, train_oracle
     from .features.world_clip import save_world_clip, train_world_clip
 
-    only = set(args.only or ("oracle", "world-clip"))
+    only = set(args.only or ("oracle", "world-clip", "world-prior"))
     if "oracle" in only:
         model, record = train_oracle(seed=args.seed, progress=not args.quiet)
         path = save_oracle(model, record)
@@ -70,4 +112,10 @@ def _build(args: argparse.Namespace) -> int:
         model, tokenizer, record = train_world_clip(seed=args.seed, progress=not args.quiet)
         path = save_world_clip(model, tokenizer, record)
         print(f"world-clip: zero-shot accuracy {record['zero_shot_accuracy']:.3f} -> {path}")
+    if "world-prior" in only:
+        from .synthesis.world_prior import train_world_prior
+
+        print(
+            f"world diffusion prior -> {train_world_prior(seed=args.seed, progress=not args.quiet)}"
+        )
     return 0

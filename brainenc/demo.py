@@ -55,7 +55,7 @@ def run_demo(
     out="brainenc_results/demo",
     *,
     subject: int = 1,
-    backbones: tuple[str, ...] = ("gabor",),
+    backbones: tuple[str, ...] = ("gabor", "world-clip"),
     n_train: int = 2000,
     n_test: int = 300,
     quiet: bool = False,

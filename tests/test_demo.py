@@ -13,7 +13,8 @@ from brainenc.encoders import load_encoder
 
 def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--n-train", "400", "--n-test", "100"]) == 0
+    argv = ["demo", "--out", str(out), "--n-train", "400", "--n-test", "100", "--backbone", "gabor"]
+    assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["noise_ceiling_vs_truth_r"] > 0.8
     scores = summary["backbones"]["gabor"]["roi_median_nnr2"]

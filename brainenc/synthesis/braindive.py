@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from ..features.openclip import hf_hub_cache
 from .objectives import Objective, as_objective
 
 
@@ -84,6 +86,61 @@ class BrainDiVEPipeline:
                 "shape (1, seq, cross_attention_dim)"
             )
         self.condition = condition
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str,
+        brain_model,
+        *,
+        condition: torch.Tensor | None = None,
+        device: str = "cpu",
+        download: bool = False,
+    ) -> BrainDiVEPipeline:
+        """Load a diffusers latent-diffusion checkpoint (folder or Hugging Face repo id).
+
+        The UNet, VAE and scheduler come from the ``unet/``, ``vae/`` and ``scheduler/``
+        subfolders (the scheduler is rebuilt as DPM-Solver++ multistep from its config). The
+        conditioning is the empty prompt's embedding from ``text_encoder/`` + ``tokenizer/``
+        when the checkpoint has them (Stable Diffusion), else ``condition`` must be given.
+        On CUDA the UNet and VAE run in float16 with attention slicing.
+
+        Parameters
+        ----------
+        source : str
+            A local folder, or a repo id such as ``"stabilityai/stable-diffusion-2-1-base"``.
+        download : bool
+            Allow downloading a repo id that is not in the Hugging Face cache; by default only
+            the cache is read, so an offline machine fails at once with what to do.
+        """
+        from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, UNet2DConditionModel
+
+        local = Path(source).expanduser()
+        kwargs = {} if local.is_dir() else {"local_files_only": not download}
+        where = str(local) if local.is_dir() else source
+        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+        try:
+            unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", **kwargs)
+            vae = AutoencoderKL.from_pretrained(where, subfolder="vae", **kwargs)
+            scheduler = DPMSolverMultistepScheduler.from_pretrained(
+                where, subfolder="scheduler", algorithm_type="dpmsolver++", **kwargs
+            )
+            if condition is None:
+                condition = _empty_prompt(where, kwargs)
+        except (OSError, ValueError) as e:
+            if local.is_dir() or not kwargs.get("local_files_only"):
+                raise
+            raise FileNotFoundError(
+                f"diffusion model {source!r} is not in the Hugging Face cache "
+                f"({hf_hub_cache()}) and downloads are off. On a connected machine run "
+                f"`hf download {source}` and copy the cache folder here, or pass a local "
+                f"folder with unet/, vae/ and scheduler/ (or download=True). ({e})"
+            ) from None
+        unet, vae = unet.to(device, dtype), vae.to(device, dtype)
+        if dtype == torch.float16:
+            unet.set_attention_slice("auto")
+        return cls(unet, scheduler, brain_model.to(device), vae=vae,
+                   condition=condition.to(device, dtype))  # fmt: skip
 
     @property
     def device(self) -> torch.device:
@@ -210,3 +267,32 @@ class BrainDiVEPipeline:
             loss = -scale * objective(self.brain_model, image).sum()
             (grad,) = torch.autograd.grad(loss, z)
         return eps.detach() + beta * grad
+
+
+def _empty_prompt(where: str, kwargs: dict) -> torch.Tensor:
+    """Text-encoder states of the empty prompt, (1, seq, dim), as Stable Diffusion conditions."""
+    if Path(where).is_dir() and not (Path(where) / "text_encoder").is_dir():
+        raise ValueError(
+            f"{where} has no text_encoder/; pass condition=<(1, seq, dim) tensor> (the embedding "
+            "the UNet was trained with for an empty prompt)"
+        )
+    try:
+        from transformers import CLIPTextModel, CLIPTokenizer
+    except ImportError:
+        raise ImportError(
+            f"{where} conditions on a text encoder: `pip install transformers` to load it, or pass "
+            "condition=<(1, seq, dim) tensor>"
+        ) from None
+
+    try:
+        tokenizer = CLIPTokenizer.from_pretrained(where, subfolder="tokenizer", **kwargs)
+        encoder = CLIPTextModel.from_pretrained(where, subfolder="text_encoder", **kwargs)
+    except OSError:
+        raise ValueError(
+            f"{where} has no text_encoder/ and tokenizer/; pass condition=<(1, seq, dim) tensor> "
+            "(the embedding the UNet was trained with for an empty prompt)"
+        ) from None
+    ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length,
+                    return_tensors="pt").input_ids  # fmt: skip
+    with torch.no_grad():
+        return encoder(ids)[0]

@@ -119,3 +119,27 @@ def test_conditional_unet_needs_a_condition(latent_pipeline, brain_model):
         BrainDiVEPipeline(latent_pipeline.unet, latent_pipeline.scheduler, brain_model)
     with pytest.raises(KeyError, match="unknown ROI 'C'"):
         _run(latent_pipeline, ROI("C"))
+
+
+def test_from_pretrained_loads_a_diffusers_folder(latent_pipeline, brain_model, tmp_path):
+    from brainenc.synthesis.world_prior import save_prior
+
+    folder = save_prior(latent_pipeline.vae, latent_pipeline.unet, {"note": "tiny"}, tmp_path / "p")
+    assert sorted(p.name for p in folder.iterdir()) == ["record.json", "scheduler", "unet", "vae"]
+    pipe = BrainDiVEPipeline.from_pretrained(
+        str(folder), brain_model, condition=torch.zeros(1, 1, 16)
+    )
+    out = _run(pipe, ROI("A"))
+    assert out.images.shape == (2, 3, 16, 16) and np.isfinite(out.scores).all()
+    with pytest.raises(ValueError, match="condition"):
+        BrainDiVEPipeline.from_pretrained(str(folder), brain_model)
+
+
+def test_uncached_model_fails_fast_offline(brain_model, tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match=r"not in the Hugging Face cache.*hf download"):
+        BrainDiVEPipeline.from_pretrained("nobody/no-such-diffusion-model", brain_model)
+    assert time.perf_counter() - start < 5

@@ -1,0 +1,175 @@
+"""The world's diffusion prior: a small latent diffusion model of Stable Diffusion's own shape.
+
+An ``AutoencoderKL`` (64×64 RGB ↔ 16×16×4 latents) and a ``UNet2DConditionModel`` that denoises
+latents conditioned on a world-clip text embedding (one token of width 128), trained on world
+images and their captions with 10% condition dropout (the empty caption), so it samples world
+images unconditionally, from a caption, or guided by a brain model. It is saved as a diffusers
+folder (``vae/``, ``unet/``, ``scheduler/``), the layout real Stable Diffusion checkpoints have, and
+loads through the same code. ``brainenc world build`` retrains it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..data.images import to_tensor
+from ..data.world.stimuli import generate_stimuli
+
+PRIOR_DIR = Path(__file__).parent / "weights" / "world_prior"
+TRAIN_SEED = 5_000
+VAE_CONFIG = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "block_out_channels": (16, 32, 32),
+    "down_block_types": ("DownEncoderBlock2D",) * 3,
+    "up_block_types": ("UpDecoderBlock2D",) * 3,
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "sample_size": 64,
+    "mid_block_add_attention": False,
+}
+UNET_CONFIG = {
+    "sample_size": 16,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 1,
+    "block_out_channels": (32, 64, 64),
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    "cross_attention_dim": 128,
+    "attention_head_dim": 8,
+    "norm_num_groups": 8,
+}
+SCHEDULER_CONFIG = {  # Stable Diffusion's training schedule
+    "num_train_timesteps": 1000,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+}
+CONDITION_DROPOUT = 0.1
+
+
+def _pixels(images: np.ndarray) -> torch.Tensor:
+    return to_tensor(images) * 2 - 1
+
+
+def train_vae(
+    *, steps: int = 600, batch_size: int = 32, n_images: int = 10_000, seed: int = 0,
+    progress: bool = True,
+) -> tuple[AutoencoderKL, dict]:  # fmt: skip
+    """Train the autoencoder (L1 + MSE reconstruction, a small KL term); sets its latent scale."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    images = generate_stimuli(n_images, TRAIN_SEED + seed).images[:]
+    vae = AutoencoderKL(**VAE_CONFIG)
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps)
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc="world prior: vae", disable=not progress)
+    for _ in bar:
+        x = _pixels(images[rng.choice(n_images, batch_size, replace=False)])
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+    vae.eval()
+    with torch.no_grad():
+        test = _pixels(generate_stimuli(256, TRAIN_SEED + 1_000 + seed).images[:])
+        latents = vae.encode(test).latent_dist.mode()
+        mse = F.mse_loss(vae.decode(latents).sample, test).item()
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    record = {"steps": steps, "batch_size": batch_size, "heldout_mse": round(mse, 5),
+              "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    return vae, record
+
+
+def train_unet(
+    vae: AutoencoderKL, embed_text, *, steps: int = 2000, batch_size: int = 32,
+    n_images: int = 20_000, lr: float = 5e-4, seed: int = 0, progress: bool = True,
+    callback=None, callback_every: int = 250,
+) -> tuple[UNet2DConditionModel, dict]:  # fmt: skip
+    """Train the latent denoiser on world images conditioned on their caption embeddings.
+
+    ``embed_text(list[str]) -> (n, 128)`` is world-clip's text tower; a caption is replaced by
+    the empty one with probability :data:`CONDITION_DROPOUT`. ``callback(step, unet)`` runs
+    every ``callback_every`` steps (e.g. to save a checkpoint).
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    stim = generate_stimuli(n_images, TRAIN_SEED + 2_000 + seed)
+    with torch.no_grad():
+        latents = torch.cat([
+            vae.encode(_pixels(stim.images[i : i + 256])).latent_dist.mode()
+            for i in range(0, n_images, 256)
+        ]) * vae.config.scaling_factor  # fmt: skip
+        conds = torch.cat([embed_text(stim.captions[i : i + 512]) for i in range(0, n_images, 512)])
+        empty = embed_text([""])
+    unet = UNet2DConditionModel(**UNET_CONFIG)
+    noise_sched = DDPMScheduler(**SCHEDULER_CONFIG)
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc="world prior: unet", disable=not progress)
+    for step in bar:
+        if callback is not None and step and step % callback_every == 0:
+            callback(step, unet)
+        idx = torch.from_numpy(rng.choice(n_images, batch_size, replace=False))
+        z0 = latents[idx]
+        cond = conds[idx].clone()
+        drop = torch.from_numpy(rng.random(batch_size) < CONDITION_DROPOUT)
+        cond[drop] = empty
+        noise = torch.randn_like(z0)
+        t = torch.randint(0, SCHEDULER_CONFIG["num_train_timesteps"], (batch_size,))
+        pred = unet(
+            noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond[:, None]
+        ).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+    record = {"steps": steps, "batch_size": batch_size, "n_images": n_images, "lr": lr,
+              "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    return unet.eval(), record
+
+
+def save_prior(vae, unet, record: dict, directory=PRIOR_DIR) -> Path:
+    """Write the prior as a diffusers folder (vae/, unet/, scheduler/, record.json) atomically."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    vae.save_pretrained(tmp / "vae")
+    unet.save_pretrained(tmp / "unet")
+    DDPMScheduler(**SCHEDULER_CONFIG).save_pretrained(tmp / "scheduler")
+    (tmp / "record.json").write_text(json.dumps(record, indent=1) + "\n")
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+    return directory
+
+
+def train_world_prior(*, seed: int = 0, progress: bool = True) -> Path:
+    """Train the autoencoder, then the denoiser on world-clip caption embeddings; save both."""
+    from ..features import Backbone
+
+    vae, vae_record = train_vae(seed=seed, progress=progress)
+    clip = Backbone.from_spec("world-clip")
+    unet, unet_record = train_unet(
+        vae, lambda texts: clip.embed_text(list(texts)), seed=seed, progress=progress
+    )
+    return save_prior(vae, unet, {"vae": vae_record, "unet": unet_record})

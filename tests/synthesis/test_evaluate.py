@@ -1,0 +1,34 @@
+"""Scoring and saving synthesized images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brainenc.data.images import to_tensor
+from brainenc.data.world import CATEGORIES, generate_stimuli
+from brainenc.features import Backbone
+from brainenc.features.world_clip import CHECKPOINT
+from brainenc.synthesis.evaluate import image_grid, save_synthesis, zero_shot
+
+
+def test_grid_layout_and_saved_files(tmp_path):
+    images = generate_stimuli(10).images[:]
+    grid = image_grid(images, [f"img {i}\nline" for i in range(10)], columns=4, scale=2)
+    assert grid.size == (4 * 128, 3 * (128 + 24 + 4))
+    png, js = save_synthesis(tmp_path / "syn", "FFA", grid, {"a": 1})
+    assert Image.open(png).size == grid.size and json.loads(js.read_text()) == {"a": 1}
+    assert sorted(p.name for p in (tmp_path / "syn").iterdir()) == ["FFA.json", "FFA.png"]
+
+
+@pytest.mark.skipif(not CHECKPOINT.exists(), reason="world-clip checkpoint not built")
+def test_zero_shot_on_world_images():
+    stim = generate_stimuli(100, seed=21)
+    labels, probs = zero_shot(to_tensor(stim.images[:]), Backbone.from_spec("world-clip"),
+                              list(CATEGORIES))  # fmt: skip
+    assert probs.shape == (100, 5)
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    assert np.mean(labels == stim.labels) >= 0.9
