@@ -21,6 +21,14 @@ def add_world_commands(subparsers) -> None:
     )
     demo.add_argument("--n-train", type=int, default=2000, help="training images (default 2000)")
     demo.add_argument("--n-test", type=int, default=300, help="test images (default 300)")
+    demo.add_argument(
+        "--synthesize",
+        action="append",
+        default=None,
+        metavar="ROI",
+        help="ROI to synthesize images for (repeatable; default FFA and PPA)",
+    )
+    demo.add_argument("--no-synthesis", action="store_true", help="skip image synthesis")
     demo.add_argument("--quiet", action="store_true", help="no progress bars or table")
     demo.set_defaults(func=_demo)
 
@@ -45,7 +53,7 @@ def add_world_commands(subparsers) -> None:
     build = sub.add_parser(
         "build",
         help="retrain the world's models and write their checkpoints (on 2 CPU cores: the "
-        "category oracle ~2 min, world-clip ~6 min, the diffusion prior ~40 min)",
+        "category oracle ~2 min, world-clip ~6 min, the diffusion prior ~70 min)",
     )
     build.add_argument(
         "--only",
@@ -68,6 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
         backbones=tuple(args.backbone or ("gabor", "world-clip")),
         n_train=args.n_train,
         n_test=args.n_test,
+        synthesize=() if args.no_synthesis else tuple(args.synthesize or ("FFA", "PPA")),
         quiet=args.quiet,
     )
     return 0

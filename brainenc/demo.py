@@ -1,7 +1,8 @@
 """``brainenc demo``: the whole pipeline on a simulated subject of the in-silico world.
 
-world subject → backbone features → linear encoder → per-ROI test scores → cortical maps → HTML
-report, with the simulator's ground truth beside every estimate.
+world subject → backbone features → linear encoder → per-ROI test scores → cortical maps →
+images synthesized for chosen ROIs (BrainDiVE) → HTML report, with the simulator's ground truth
+beside every estimate.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def run_demo(
     backbones: tuple[str, ...] = ("gabor", "world-clip"),
     n_train: int = 2000,
     n_test: int = 300,
+    synthesize: tuple[str, ...] = ("FFA", "PPA"),
+    n_synthesized: int = 8,
     quiet: bool = False,
 ) -> dict:
     """Run the demo and write its results folder; returns the summary (also ``summary.json``).
@@ -74,6 +77,11 @@ def run_demo(
         Backbone specs to compare (see :meth:`brainenc.features.Backbone.from_spec`).
     n_train, n_test : int
         World images for fitting and testing.
+    synthesize : tuple of str
+        ROIs to synthesize images for with BrainDiVE, guided by the world-clip encoder (when
+        ``"world-clip"`` is among the backbones), into ``synthesis/``.
+    n_synthesized : int
+        Images per ROI (and as many unguided ones with the same seeds).
     quiet : bool
         No progress bars or printed table.
     """
@@ -119,6 +127,14 @@ def run_demo(
     t0 = time.perf_counter()
     maps = draw_standard_maps(data, out, encoders, predictions, min_ceiling=MIN_CEILING)
     timings["maps"] = time.perf_counter() - t0
+    synthesis = {}
+    if synthesize and "world-clip" in encoders:
+        t0 = time.perf_counter()
+        synthesis = _synthesize(data, encoders["world-clip"], synthesize, n_synthesized, out,
+                                quiet, say)  # fmt: skip
+        timings["synthesis"] = time.perf_counter() - t0
+    elif synthesize:
+        say("no synthesis: it is guided by the world-clip encoder (add --backbone world-clip)")
     summary = {
         "brainenc_version": __version__,
         "data": data.meta,
@@ -129,8 +145,35 @@ def run_demo(
         "rois": {roi: int(mask.sum()) for roi, mask in data.rois.items()},
         "backbones": results,
         "maps": maps,
+        "synthesis": synthesis,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
     write_summary(out, summary)
     say(f"results in {out}/; report: {build_report(out)}")
     return summary
+
+
+def _synthesize(data, encoder, rois, n_images, out: Path, quiet: bool, say) -> dict:
+    """BrainDiVE for each ROI; returns the guided and unguided scores against the truth."""
+    from .encoders import BrainModel
+    from .maps.run_dir import SYNTHESIS
+    from .synthesis.world import synthesize_world
+
+    brain_model = BrainModel.from_encoder(Backbone.from_spec("world-clip"), encoder, data)
+    results = {}
+    for roi in rois:
+        say(f"synthesizing {n_images} images for {roi} (BrainDiVE, world-clip encoder)…")
+        summary = synthesize_world(roi, subject=data.meta["subject"], n_images=n_images,
+                                   brain_model=brain_model, out=out / SYNTHESIS,
+                                   progress=not quiet)  # fmt: skip
+        results[roi] = {
+            run: {k: summary[run][k] for k in ("mean_true", "preferred_fraction")
+                  if k in summary[run]}
+            for run in ("guided", "unguided")
+        }  # fmt: skip
+        results[roi]["natural_true_p90"] = summary["natural_true_p90"]
+        guided, unguided = results[roi]["guided"], results[roi]["unguided"]
+        say(f"  true {roi} activation: guided {guided['mean_true']:.2f}, unguided "
+            f"{unguided['mean_true']:.2f}, natural images' 90th percentile "
+            f"{summary['natural_true_p90']:.2f}")  # fmt: skip
+    return results

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from brainenc.data import BrainData, default_data_dir, load_nsd
 from brainenc.data.world import load_world
+from brainenc.encoders import Encoder, load_encoder
 
 #: Where NSD keeps a subject's mean functional image (the background of func1pt8mm maps).
 NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"
@@ -68,3 +69,25 @@ def default_out(args: argparse.Namespace, what: str) -> Path:
     """``brainenc_results/<what>_<dataset>_subjNN``."""
     dataset = "world" if args.world else f"nsd_{args.space}"
     return Path("brainenc_results") / f"{what}_{dataset}_subj{args.subject:02d}"
+
+
+def encoder_folders(run_dir: Path, chosen: list[str] | None) -> list[Path]:
+    """The ``--encoder`` folders, else every ``RUN_DIR/encoder_*/``; an error if there are none."""
+    folders = [Path(p) for p in chosen or sorted(run_dir.glob("encoder_*"))]
+    if not folders:
+        raise SystemExit(
+            f"no encoder_*/ folder in {run_dir}; fit one with scripts/fit_nsd_subject.py"
+        )
+    return folders
+
+
+def load_fitted(folder: Path, data: BrainData) -> Encoder:
+    """The encoder saved in ``folder``, checked to have been fitted to ``data``'s subject."""
+    encoder = load_encoder(folder)
+    for key in ("dataset", "subject"):
+        if key in encoder.metadata_ and encoder.metadata_[key] != data.meta.get(key):
+            raise SystemExit(
+                f"{folder} was fitted to {key} {encoder.metadata_[key]!r} but the data are "
+                f"{key} {data.meta.get(key)!r}; pick the subject it was fitted to"
+            )
+    return encoder

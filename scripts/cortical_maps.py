@@ -20,9 +20,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from _study import add_data_arguments, load_data, reference
+from _study import add_data_arguments, encoder_folders, load_data, load_fitted, reference
 
-from brainenc.encoders import load_encoder
 from brainenc.features import Backbone, extract_features
 from brainenc.maps import build_report, draw_standard_maps
 from brainenc.maps.run_dir import read_summary, write_summary
@@ -47,22 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
-    folders = [Path(p) for p in args.encoder or sorted(run_dir.glob("encoder_*"))]
-    if not folders:
-        parser.error(f"no encoder_*/ folder in {run_dir}; fit one with scripts/fit_nsd_subject.py")
+    folders = encoder_folders(run_dir, args.encoder)
 
     data = load_data(args)
     encoders, predictions = {}, {}
     for folder in folders:
-        encoder = load_encoder(folder)
-        meta = encoder.metadata_
-        for key in ("dataset", "subject"):
-            if key in meta and meta[key] != data.meta.get(key):
-                raise SystemExit(
-                    f"{folder} was fitted to {key} {meta[key]!r} but the data are "
-                    f"{key} {data.meta.get(key)!r}; pick the subject it was fitted to"
-                )
-        spec = meta["backbone"]
+        encoder = load_fitted(folder, data)
+        spec = encoder.metadata_["backbone"]
         features = extract_features(
             Backbone.from_spec(spec),
             data.images,

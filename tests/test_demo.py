@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from brainenc.cli import build_parser, main
-from brainenc.demo import evaluate, format_table
+from brainenc.demo import evaluate, format_table, run_demo
 from brainenc.encoders import load_encoder
 
 
@@ -26,6 +26,8 @@ def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsy
     assert encoder.metadata_["backbone"] == "gabor" and encoder.metadata_["dataset"] == "world"
     printed = capsys.readouterr().out
     assert "V1" in printed and "gabor nnr2" in printed
+    assert "no synthesis: it is guided by the world-clip encoder" in printed
+    assert summary["synthesis"] == {} and not (out / "synthesis").exists()
 
     # the maps, and the report that ends the demo
     kinds = ["rois", "noise_ceiling", "noise_ceiling_true", "preference_truth"]
@@ -39,6 +41,17 @@ def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsy
     for roi, n in summary["rois"].items():
         assert f'<tr><td class="roi">{roi}</td><td>{n}</td>' in html
     assert html.count('<img src="data:image/png;base64,') == len(kinds)
+
+
+def test_demo_synthesizes_images_with_the_world_clip_encoder(tmp_path):
+    out = tmp_path / "demo"
+    summary = run_demo(out, backbones=("world-clip",), n_train=300, n_test=50,
+                       synthesize=("PPA",), n_synthesized=2, quiet=True)  # fmt: skip
+    ppa = summary["synthesis"]["PPA"]
+    assert set(ppa) == {"guided", "unguided", "natural_true_p90"}
+    assert set(ppa["guided"]) == {"mean_true", "preferred_fraction"}
+    assert json.loads((out / "synthesis" / "PPA.json").read_text())["n_images"] == 2
+    assert 'alt="images synthesized for PPA"' in (out / "report.html").read_text()
 
 
 def test_evaluate_scores_against_truth(world_data):
@@ -57,3 +70,4 @@ def test_evaluate_scores_against_truth(world_data):
 def test_demo_command_defaults():
     args = build_parser().parse_args(["demo"])
     assert args.out == "brainenc_results/demo" and args.backbone is None and not args.quiet
+    assert args.synthesize is None and not args.no_synthesis

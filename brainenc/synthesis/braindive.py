@@ -120,8 +120,10 @@ class BrainDiVEPipeline:
         where = str(local) if local.is_dir() else source
         dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
         try:
-            unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", **kwargs)
-            vae = AutoencoderKL.from_pretrained(where, subfolder="vae", **kwargs)
+            unet = UNet2DConditionModel.from_pretrained(
+                where, subfolder="unet", torch_dtype=dtype, **kwargs
+            )
+            vae = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, **kwargs)
             scheduler = DPMSolverMultistepScheduler.from_pretrained(
                 where, subfolder="scheduler", algorithm_type="dpmsolver++", **kwargs
             )
@@ -136,7 +138,7 @@ class BrainDiVEPipeline:
                 f"`hf download {source}` and copy the cache folder here, or pass a local "
                 f"folder with unet/, vae/ and scheduler/ (or download=True). ({e})"
             ) from None
-        unet, vae = unet.to(device, dtype), vae.to(device, dtype)
+        unet, vae = unet.to(device), vae.to(device)
         if dtype == torch.float16:
             unet.set_attention_slice("auto")
         return cls(unet, scheduler, brain_model.to(device), vae=vae,
@@ -276,13 +278,7 @@ def _empty_prompt(where: str, kwargs: dict) -> torch.Tensor:
             f"{where} has no text_encoder/; pass condition=<(1, seq, dim) tensor> (the embedding "
             "the UNet was trained with for an empty prompt)"
         )
-    try:
-        from transformers import CLIPTextModel, CLIPTokenizer
-    except ImportError:
-        raise ImportError(
-            f"{where} conditions on a text encoder: `pip install transformers` to load it, or pass "
-            "condition=<(1, seq, dim) tensor>"
-        ) from None
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     try:
         tokenizer = CLIPTokenizer.from_pretrained(where, subfolder="tokenizer", **kwargs)

@@ -12,6 +12,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+# BrainDiVE's five categories for zero-shot scoring, which are also the world's.
+from ..data.world.stimuli import CATEGORIES
+
+RUNS = ("guided", "unguided")
+
 
 @torch.no_grad()
 def zero_shot(images: torch.Tensor, backbone, classes: list[str], template="a photo of a {}"):
@@ -62,3 +67,75 @@ def save_synthesis(directory, name: str, grid: Image.Image, record: dict) -> tup
             f.write(data)
         os.replace(tmp, path)
     return paths
+
+
+def compare_with_unguided(
+    pipe,
+    objective,
+    *,
+    n_images: int = 16,
+    seed: int = 0,
+    guidance_scale: float = 130.0,
+    num_inference_steps: int = 50,
+    brain_input_size: int | None = None,
+    classifier=None,
+    classes=CATEGORIES,
+    truth=None,
+    progress: bool = True,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """Guided samples of ``objective`` and same-seed unguided ones, scored side by side.
+
+    Parameters
+    ----------
+    pipe : BrainDiVEPipeline
+    objective : Objective
+    classifier : CLIP backbone, optional
+        Labels each image with its zero-shot class among ``classes``.
+    truth : BrainModel, optional
+        A second model to score the images with, e.g. a simulated subject's noiseless
+        responses (reported as ``true``).
+
+    Returns
+    -------
+    summary : dict
+        Per run (``"guided"``, ``"unguided"``): the predicted objective of each image, its mean
+        and the mean over the top 20% by prediction (BrainDiVE's rerank); with ``truth`` the
+        same for the true objective; with ``classifier`` each image's class.
+    images : dict of uint8 arrays (n, H, W, 3), per run
+    """
+    summary = {"objective": objective.name, "n_images": n_images, "seed": seed,
+               "guidance_scale": guidance_scale, "steps": num_inference_steps}  # fmt: skip
+    images = {}
+    for run, scale in zip(RUNS, (guidance_scale, 0.0), strict=True):
+        result = pipe(objective, n_images=n_images, seed=seed, guidance_scale=scale,
+                      num_inference_steps=num_inference_steps,
+                      brain_input_size=brain_input_size, progress=progress)  # fmt: skip
+        top = np.argsort(-result.scores)[: max(1, n_images // 5)]
+        scores = {"predicted": result.scores.tolist(),
+                  "mean_predicted": float(result.scores.mean()),
+                  "top20_mean_predicted": float(result.scores[top].mean())}  # fmt: skip
+        if truth is not None:
+            with torch.no_grad():
+                true = objective(truth, result.images).cpu().numpy()
+            scores.update(true=true.tolist(), mean_true=float(true.mean()),
+                          top20_mean_true=float(true[top].mean()))  # fmt: skip
+        if classifier is not None:
+            labels, _ = zero_shot(result.images, classifier, list(classes))
+            scores["category"] = [classes[k] for k in labels]
+        summary[run], images[run] = scores, result.to_uint8()
+    return summary, images
+
+
+def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image:
+    """The guided row(s) then the unguided ones, each image captioned with its scores."""
+    captions = []
+    for run in RUNS:
+        scores = summary[run]
+        for i in range(len(images[run])):
+            lines = [f"{run[0]} pred {scores['predicted'][i]:.2f}"]
+            if "true" in scores:
+                lines.append(f"true {scores['true'][i]:.2f}")
+            if "category" in scores:
+                lines.append(scores["category"][i])
+            captions.append("\n".join(lines))
+    return image_grid(np.concatenate([images[run] for run in RUNS]), captions)

@@ -13,7 +13,7 @@ from ..data.world.subjects import REGIONS
 from ..encoders import BrainModel, LinearEncoder
 from ..features import Backbone, extract_features
 from .braindive import BrainDiVEPipeline
-from .evaluate import image_grid, save_synthesis, zero_shot
+from .evaluate import RUNS, compare_with_unguided, comparison_grid, save_synthesis
 from .objectives import ROI, Objective, as_objective
 from .world_prior import PRIOR_DIR
 
@@ -81,43 +81,23 @@ def synthesize_world(
     """
     objective = as_objective(objective)
     brain_model = brain_model or world_brain_model(subject, progress=progress)
-    pipe = world_pipeline(brain_model)
-    truth = true_brain(WorldSubject(subject))
-    clip = Backbone.from_spec("world-clip")
-    runs = {}
-    for name, scale in (("guided", guidance_scale), ("unguided", 0.0)):
-        result = pipe(objective, n_images=n_images, seed=seed, guidance_scale=scale,
-                      num_inference_steps=num_inference_steps, progress=progress)  # fmt: skip
-        with torch.no_grad():
-            true = objective(truth, result.images).numpy()
-        labels, _ = zero_shot(result.images, clip, list(CATEGORIES))
-        runs[name] = (result, true, labels)
+    summary, images = compare_with_unguided(
+        world_pipeline(brain_model), objective, n_images=n_images, seed=seed,
+        guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
+        classifier=Backbone.from_spec("world-clip"), classes=CATEGORIES,
+        truth=true_brain(WorldSubject(subject)), progress=progress,
+    )  # fmt: skip
     with torch.no_grad():
         natural = to_tensor(generate_stimuli(1000, NATURAL_SEED).images[:])
-        natural_true = objective(truth, natural).numpy()
-    summary = {"objective": objective.name, "subject": subject, "n_images": n_images,
-               "seed": seed, "guidance_scale": guidance_scale, "steps": num_inference_steps,
-               "natural_true_p90": float(np.percentile(natural_true, 90)),
-               "natural_true_mean": float(natural_true.mean())}  # fmt: skip
+        natural_true = objective(true_brain(WorldSubject(subject)), natural).numpy()
+    summary.update(subject=subject, natural_true_p90=float(np.percentile(natural_true, 90)),
+                   natural_true_mean=float(natural_true.mean()))  # fmt: skip
     preferred = PREFERRED.get(objective.name) if isinstance(objective, ROI) else None
-    for name, (result, true, labels) in runs.items():
-        top = np.argsort(-result.scores)[: max(1, n_images // 5)]
-        summary[name] = {
-            "predicted": result.scores.tolist(),
-            "true": true.tolist(),
-            "category": [CATEGORIES[k] for k in labels],
-            "mean_predicted": float(result.scores.mean()),
-            "mean_true": float(true.mean()),
-            "top20_mean_true": float(true[top].mean()),
-        }
-        if preferred is not None:
-            summary[name]["preferred_fraction"] = float(
-                np.mean(labels == CATEGORIES.index(preferred))
+    if preferred is not None:
+        for run in RUNS:
+            summary[run]["preferred_fraction"] = float(
+                np.mean(np.array(summary[run]["category"]) == preferred)
             )
     if out is not None:
-        images = np.concatenate([runs[k][0].to_uint8() for k in runs])
-        captions = [f"{k[0]} pred {p:.2f}\ntrue {t:.2f}\n{CATEGORIES[c]}"
-                    for k, (res, tr, lab) in runs.items()
-                    for p, t, c in zip(res.scores, tr, lab, strict=True)]  # fmt: skip
-        save_synthesis(out, objective.name, image_grid(images, captions), summary)
+        save_synthesis(out, objective.name, comparison_grid(summary, images), summary)
     return summary

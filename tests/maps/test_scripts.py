@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,24 +9,8 @@ import pytest
 
 from brainenc.data.fixtures import write_nsd_fixture
 
-SCRIPTS = Path(__file__).parents[2] / "scripts"
 
-
-@pytest.fixture
-def script(monkeypatch):
-    """``script(name)`` -> the module of ``scripts/<name>.py`` (with scripts/ importable)."""
-    monkeypatch.syspath_prepend(str(SCRIPTS))
-
-    def _load(name: str):
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    return _load
-
-
-@pytest.mark.parametrize("name", ["fit_nsd_subject", "cortical_maps"])
+@pytest.mark.parametrize("name", ["fit_nsd_subject", "cortical_maps", "synthesize_rois"])
 def test_help(script, name, capsys):
     with pytest.raises(SystemExit) as exit_:
         script(name).main(["--help"])
@@ -36,8 +19,10 @@ def test_help(script, name, capsys):
     assert "--world" in printed and "--subject" in printed and "python scripts/" in printed
 
 
-def test_fit_then_map_an_nsd_subject_in_func1pt8mm(script, tmp_path, capsys):
-    """Real NSD file layout and formats (few voxels): volume maps, summary, report."""
+def test_fit_map_and_synthesize_an_nsd_subject_in_func1pt8mm(
+    script, tiny_stable_diffusion, tmp_path, capsys
+):
+    """Real NSD file layout and formats (few voxels): volume maps, summary, report, BrainDiVE."""
     write_nsd_fixture(tmp_path / "data" / "nsd", subject=1, n_sessions=3, spaces=("func1pt8mm",))
     common = ["--data-dir", str(tmp_path / "data"), "--space", "func1pt8mm", "--sessions", "1-3"]
     common.append("--quiet")
@@ -65,3 +50,17 @@ def test_fit_then_map_an_nsd_subject_in_func1pt8mm(script, tmp_path, capsys):
             tmp_path / "data" / "nsd", subject=2, n_sessions=3, spaces=("func1pt8mm",)
         )
         script("cortical_maps").main([str(run), *common, "--subject", "2"])
+
+    synthesize = script("synthesize_rois").main
+    options = [*common, "--diffusion", str(tiny_stable_diffusion), "--n", "2", "--steps", "8"]
+    options += ["--scale", "200", "--brain-input-size", "32"]
+    assert synthesize([str(run), *options, "--roi", "V1", "--contrast", "V1", "V2"]) == 0
+    for name in ("V1", "V1-V2"):
+        scores = json.loads((run / "synthesis" / f"{name}.json").read_text())
+        assert scores["guided"]["mean_predicted"] > scores["unguided"]["mean_predicted"]
+        assert len(scores["guided"]["predicted"]) == 2 and "category" not in scores["guided"]
+    assert 'alt="images synthesized for V1"' in (run / "report.html").read_text()
+    with pytest.raises(SystemExit):
+        synthesize([str(run), *options, "--roi", "FFA-9"])
+    error = capsys.readouterr().err
+    assert "unknown ROI FFA-9; this subject has: " in error and ", V1, " in error

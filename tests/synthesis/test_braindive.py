@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, UNet2DConditionModel, UNet2DModel
+from diffusers import DPMSolverMultistepScheduler, UNet2DModel
 
 from brainenc.encoders import BrainModel, LinearReadout
 from brainenc.features import GaborPyramid
@@ -25,23 +25,9 @@ def brain_model():
 
 
 @pytest.fixture(scope="module")
-def latent_pipeline(brain_model):
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(16, 32), norm_num_groups=8, cross_attention_dim=16,
-        attention_head_dim=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-    )  # fmt: skip
-    vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        norm_num_groups=8, sample_size=16,
-    )  # fmt: skip
-    scheduler = DPMSolverMultistepScheduler(num_train_timesteps=1000, algorithm_type="dpmsolver++")
-    condition = torch.zeros(1, 1, 16)
-    return BrainDiVEPipeline(unet, scheduler, brain_model, vae=vae, condition=condition)
+def latent_pipeline(tiny_diffusion, brain_model):
+    unet, vae, scheduler = tiny_diffusion
+    return BrainDiVEPipeline(unet, scheduler, brain_model, vae=vae, condition=torch.zeros(1, 1, 16))
 
 
 def _run(pipe, objective, scale=200.0, **kw):
@@ -133,6 +119,20 @@ def test_from_pretrained_loads_a_diffusers_folder(latent_pipeline, brain_model, 
     assert out.images.shape == (2, 3, 16, 16) and np.isfinite(out.scores).all()
     with pytest.raises(ValueError, match="condition"):
         BrainDiVEPipeline.from_pretrained(str(folder), brain_model)
+
+
+def test_from_pretrained_conditions_on_the_empty_prompt(tiny_stable_diffusion, brain_model):
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    pipe = BrainDiVEPipeline.from_pretrained(str(tiny_stable_diffusion), brain_model)
+    tokenizer = CLIPTokenizer.from_pretrained(tiny_stable_diffusion / "tokenizer")
+    encoder = CLIPTextModel.from_pretrained(tiny_stable_diffusion / "text_encoder")
+    ids = tokenizer([""], padding="max_length", max_length=77, return_tensors="pt").input_ids
+    assert ids[0, 0] == 0 and ids[0, 1] == 1 and (ids[0, 2:] == 2).all()  # start, end, padding
+    with torch.no_grad():
+        torch.testing.assert_close(pipe.condition, encoder(ids)[0])
+    out = _run(pipe, ROI("A"))
+    assert pipe.condition.shape == (1, 77, 16) and np.isfinite(out.scores).all()
 
 
 def test_uncached_model_fails_fast_offline(brain_model, tmp_path, monkeypatch):

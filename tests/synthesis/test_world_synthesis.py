@@ -35,3 +35,17 @@ def test_world_synthesis_scores_guided_against_unguided(tmp_path):
 def test_synthesize_command_arguments():
     args = build_parser().parse_args(["synthesize", "--roi", "FFA", "--minus", "PPA", "--n", "4"])
     assert (args.roi, args.minus, args.n, args.scale) == ("FFA", "PPA", 4, 30.0)
+
+
+@pytest.mark.skipif(not (PRIOR_DIR / "unet").is_dir(), reason="world diffusion prior not built")
+def test_synthesize_rois_script_on_the_world(script, tmp_path):
+    run = tmp_path / "run"
+    world = ["--world", "--n-train", "300", "--n-test", "30", "--quiet"]
+    fit = ["--backbone", "gabor:grid=2", "--out", str(run)]
+    assert script("fit_nsd_subject").main([*world, *fit]) == 0
+    options = ["--roi", "PPA", "--n", "2", "--steps", "6"]
+    assert script("synthesize_rois").main([str(run), *world, *options]) == 0
+    scores = json.loads((run / "synthesis" / "PPA.json").read_text())
+    assert scores["guidance_scale"] == 30.0 and len(scores["guided"]["true"]) == 2
+    assert 0 <= scores["guided"]["preferred_fraction"] <= 1
+    assert 'alt="images synthesized for PPA"' in (run / "report.html").read_text()
