@@ -51,7 +51,8 @@ def test_demo_synthesizes_images_with_the_world_clip_encoder(tmp_path):
     assert set(ppa) == {"guided", "unguided", "natural_true_p90"}
     assert set(ppa["guided"]) == {"mean_true", "preferred_fraction"}
     assert json.loads((out / "synthesis" / "PPA.json").read_text())["n_images"] == 2
-    assert 'alt="images synthesized for PPA"' in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert 'alt="images synthesized for PPA"' in html and "<h2>Synthesized images</h2>" in html
 
 
 def test_evaluate_scores_against_truth(world_data):

@@ -151,23 +151,21 @@ def _synthesis(summary: dict, run_dir: Path) -> str:
     order = [roi for roi in summary.get("rois", {}) if roi in found] + sorted(
         found - set(summary.get("rois", {}))
     )
-    figures = []
+    figures, any_captions = [], False
     for roi in order:
         grid, captions = folder / f"{roi}.png", folder / f"{roi}.json"
         image = _img(grid, f"images synthesized for {roi}") if grid.is_file() else ""
         items = read_captions(captions) if captions.is_file() else []
         listed = "".join(f"<li>{escape(c)}</li>" for c in items)
+        any_captions = any_captions or bool(items)
         figures.append(
             f"<figure>{image}<figcaption>{escape(roi)}</figcaption>"
             f"{f'<ul class=captions>{listed}</ul>' if listed else ''}</figure>"
         )
     if not figures:
         return ""
-    return (
-        '<h2>Synthesized images and captions</h2>\n<div class="grid">\n'
-        + "\n".join(figures)
-        + "\n</div>\n"
-    )
+    title = "Synthesized images and captions" if any_captions else "Synthesized images"
+    return f'<h2>{title}</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n"
 
 
 def _metadata(summary: dict) -> str:

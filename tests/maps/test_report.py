@@ -79,6 +79,7 @@ def test_the_page_embeds_the_table_maps_synthesis_and_metadata(run_dir):
     for image, file in zip(images, files, strict=True):  # the files, pixel for pixel
         np.testing.assert_array_equal(np.asarray(image), np.asarray(Image.open(run_dir / file)))
     assert "a face &lt;smiling&gt;" in html and "a word on a sign" in html  # escaped
+    assert "<h2>Synthesized images and captions</h2>" in html
     assert html.index(">FFA<") < html.index(">VWFA<")  # synthesis in ROI order
     assert '<a href="maps/nnr2.html">' in html
     assert "<dt>data.dataset</dt><dd>world</dd>" in html and "<dt>n_test</dt><dd>300</dd>" in html
