@@ -116,11 +116,13 @@ def compare_with_unguided(
                   "top20_mean_predicted": float(result.scores[top].mean())}  # fmt: skip
         if truth is not None:
             with torch.no_grad():
-                true = objective(truth, result.images).cpu().numpy()
+                device = next(truth.parameters(), torch.empty(0)).device
+                true = objective(truth, result.images.to(device)).cpu().numpy()
             scores.update(true=true.tolist(), mean_true=float(true.mean()),
                           top20_mean_true=float(true[top].mean()))  # fmt: skip
         if classifier is not None:
-            labels, _ = zero_shot(result.images, classifier, list(classes))
+            device = next(classifier.parameters(), torch.empty(0)).device
+            labels, _ = zero_shot(result.images.to(device), classifier, list(classes))
             scores["category"] = [classes[k] for k in labels]
         summary[run], images[run] = scores, result.to_uint8()
     return summary, images
