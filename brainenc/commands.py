@@ -21,14 +21,15 @@ def add_world_commands(subparsers) -> None:
     )
     demo.add_argument("--n-train", type=int, default=2000, help="training images (default 2000)")
     demo.add_argument("--n-test", type=int, default=300, help="test images (default 300)")
-    demo.add_argument(
+    synthesis = demo.add_mutually_exclusive_group()
+    synthesis.add_argument(
         "--synthesize",
         action="append",
         default=None,
         metavar="ROI",
         help="ROI to synthesize images for (repeatable; default FFA and PPA)",
     )
-    demo.add_argument("--no-synthesis", action="store_true", help="skip image synthesis")
+    synthesis.add_argument("--no-synthesis", action="store_true", help="skip image synthesis")
     demo.add_argument("--quiet", action="store_true", help="no progress bars or table")
     demo.set_defaults(func=_demo)
 

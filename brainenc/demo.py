@@ -97,6 +97,10 @@ def run_demo(
     data = load_world(subject, n_train=n_train, n_test=n_test)
     timings["simulate"] = time.perf_counter() - t0
     say(data.describe())
+    unknown = [roi for roi in synthesize if roi not in data.rois]
+    if unknown:
+        raise KeyError(f"cannot synthesize for unknown ROI {', '.join(unknown)}; the world has: "
+                       + ", ".join(data.rois))  # fmt: skip
     nc_corr = float(np.corrcoef(data.noise_ceiling, data.truth["noise_ceiling"])[0, 1])
     say(f"noise ceiling: estimated vs true, Pearson r = {nc_corr:.3f} over all vertices")
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "the world uses its own prior)",
     )  # fmt: skip
     parser.add_argument(
-        "--download", action="store_true", help="download --diffusion if it is not cached"
+        "--download", action="store_true", help="real data: download --diffusion if not cached"
     )
     parser.add_argument("--n", type=int, default=16, help="images per objective (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="first noise seed (default 0)")
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 objective, subject=args.subject, n_images=args.n, seed=args.seed,
                 guidance_scale=30.0 if args.scale is None else args.scale,
                 num_inference_steps=args.steps, brain_model=brain_model, out=out,
-                progress=not args.quiet,
+                device=args.device, progress=not args.quiet,
             )  # fmt: skip
         else:
             summary, images = compare_with_unguided(

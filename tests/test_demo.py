@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from brainenc.cli import build_parser, main
 from brainenc.demo import evaluate, format_table, run_demo
@@ -55,6 +56,12 @@ def test_demo_synthesizes_images_with_the_world_clip_encoder(tmp_path):
     assert 'alt="images synthesized for PPA"' in html and "<h2>Synthesized images</h2>" in html
 
 
+def test_demo_rejects_an_unknown_roi_to_synthesize_before_fitting(tmp_path):
+    with pytest.raises(KeyError, match="unknown ROI ffa; the world has: V1, "):
+        run_demo(tmp_path, n_train=50, n_test=10, synthesize=("ffa",), quiet=True)
+    assert not (tmp_path / "summary.json").exists()
+
+
 def test_evaluate_scores_against_truth(world_data):
     """Predicting the noiseless signal itself gives true r² = 1 and nnr² near 1."""
     d = world_data
@@ -72,3 +79,5 @@ def test_demo_command_defaults():
     args = build_parser().parse_args(["demo"])
     assert args.out == "brainenc_results/demo" and args.backbone is None and not args.quiet
     assert args.synthesize is None and not args.no_synthesis
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--synthesize", "FFA", "--no-synthesis"])

@@ -32,7 +32,7 @@ def zero_shot(images: torch.Tensor, backbone, classes: list[str], template="a ph
     image = torch.nn.functional.normalize(backbone.embed(images), dim=-1)
     text = torch.nn.functional.normalize(backbone.embed_text([template.format(c) for c in classes]),
                                          dim=-1)  # fmt: skip
-    probs = (100 * image @ text.T).softmax(-1).numpy()
+    probs = (100 * image @ text.T).softmax(-1).cpu().numpy()
     return probs.argmax(1), probs
 
 
@@ -140,4 +140,5 @@ def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image
             if "category" in scores:
                 lines.append(scores["category"][i])
             captions.append("\n".join(lines))
-    return image_grid(np.concatenate([images[run] for run in RUNS]), captions)
+    columns = min(8, len(images[RUNS[0]]))  # the unguided images start on a row of their own
+    return image_grid(np.concatenate([images[run] for run in RUNS]), captions, columns=columns)

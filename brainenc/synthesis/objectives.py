@@ -46,7 +46,9 @@ class Contrast(Objective):
     def __call__(self, brain_model, images):
         out = brain_model(images)
         a, b = (
-            out.index_select(1, torch.as_tensor(brain_model.roi_indices(r.roi, out.shape[1])))
+            out.index_select(
+                1, torch.as_tensor(brain_model.roi_indices(r.roi, out.shape[1]), device=out.device)
+            )
             for r in (self.a, self.b)
         )
         return a.nanmean(1) - b.nanmean(1)

@@ -45,7 +45,9 @@ def world_brain_model(subject: int = 1, *, backbone: str = "world-clip", n_train
     return BrainModel.from_encoder(net, encoder, data)
 
 
-def world_pipeline(brain_model: BrainModel, directory=PRIOR_DIR) -> BrainDiVEPipeline:
+def world_pipeline(
+    brain_model: BrainModel, directory=PRIOR_DIR, *, device: str = "cpu"
+) -> BrainDiVEPipeline:
     """BrainDiVE with the world's diffusion prior, conditioned on world-clip's empty caption."""
     directory = Path(directory)
     if not (directory / "unet").is_dir():
@@ -55,7 +57,9 @@ def world_pipeline(brain_model: BrainModel, directory=PRIOR_DIR) -> BrainDiVEPip
         )
     with torch.no_grad():
         empty = Backbone.from_spec("world-clip").embed_text([""])[:, None]
-    return BrainDiVEPipeline.from_pretrained(str(directory), brain_model, condition=empty)
+    return BrainDiVEPipeline.from_pretrained(
+        str(directory), brain_model, condition=empty, device=device
+    )
 
 
 def synthesize_world(
@@ -68,6 +72,7 @@ def synthesize_world(
     num_inference_steps: int = 50,
     brain_model: BrainModel | None = None,
     out=None,
+    device: str = "cpu",
     progress: bool = True,
 ) -> dict:
     """Guided and same-seed unguided samples for ``objective``, scored three ways.
@@ -81,15 +86,16 @@ def synthesize_world(
     """
     objective = as_objective(objective)
     brain_model = brain_model or world_brain_model(subject, progress=progress)
+    truth = true_brain(WorldSubject(subject))
     summary, images = compare_with_unguided(
-        world_pipeline(brain_model), objective, n_images=n_images, seed=seed,
+        world_pipeline(brain_model, device=device), objective, n_images=n_images, seed=seed,
         guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
         classifier=Backbone.from_spec("world-clip"), classes=CATEGORIES,
-        truth=true_brain(WorldSubject(subject)), progress=progress,
+        truth=truth, progress=progress,
     )  # fmt: skip
     with torch.no_grad():
         natural = to_tensor(generate_stimuli(1000, NATURAL_SEED).images[:])
-        natural_true = objective(true_brain(WorldSubject(subject)), natural).numpy()
+        natural_true = objective(truth, natural).numpy()
     summary.update(subject=subject, natural_true_p90=float(np.percentile(natural_true, 90)),
                    natural_true_mean=float(natural_true.mean()))  # fmt: skip
     preferred = PREFERRED.get(objective.name) if isinstance(objective, ROI) else None

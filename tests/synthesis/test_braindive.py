@@ -132,7 +132,8 @@ def test_from_pretrained_conditions_on_the_empty_prompt(tiny_stable_diffusion, b
     with torch.no_grad():
         torch.testing.assert_close(pipe.condition, encoder(ids)[0])
     out = _run(pipe, ROI("A"))
-    assert pipe.condition.shape == (1, 77, 16) and np.isfinite(out.scores).all()
+    assert pipe.condition.shape == (1, 77, 16) and pipe.condition.dtype == torch.float32
+    assert np.isfinite(out.scores).all()
 
 
 def test_uncached_model_fails_fast_offline(brain_model, tmp_path, monkeypatch):
