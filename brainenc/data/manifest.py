@@ -22,6 +22,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import write_atomically
+
 #: Template fields a manifest path may use.
 TEMPLATE_FIELDS = ("subject", "session", "hemi", "label")
 #: Hemisphere prefixes used in file names.
@@ -378,16 +380,5 @@ class LockFile:
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"version": 1, "dataset": self.dataset, "files": dict(sorted(self.entries.items()))}
-        atomic_write_text(self.path, json.dumps(data, indent=1) + "\n")
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        text = json.dumps(data, indent=1) + "\n"
+        write_atomically(self.path, lambda tmp: tmp.write_text(text))

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..data.images import to_tensor
 from ..data.world.stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
+from ..files import write_atomically
 from .backbone import register_backbone
 from .openclip import OpenCLIPBackbone
 
@@ -184,21 +183,10 @@ def zero_shot_accuracy(model, tokenizer, n: int = 1000, seed: int = EVAL_SEED) -
 
 def save_world_clip(model, tokenizer: WordTokenizer, record: dict, path=CHECKPOINT) -> Path:
     """Write weights, vocabulary and training record into one safetensors file, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"vocabulary": json.dumps(tokenizer.vocabulary), "record": json.dumps(record),
             "config": json.dumps(CONFIG)}  # fmt: skip
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        save_file(state, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    return write_atomically(path, lambda tmp: save_file(state, tmp, metadata=meta))
 
 
 @lru_cache(maxsize=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from matplotlib.cm import ScalarMappable
@@ -11,6 +10,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..files import write_atomically
 from .cortical_map import CorticalMap
 
 LEGEND_COLUMNS = 6
@@ -64,22 +64,6 @@ def add_colour_key(fig: Figure, cortical_map: CorticalMap, threshold: float | No
     )
     if threshold is not None:  # grey out the hidden range, as nilearn does
         cbar.ax.axvspan(max(-threshold, vmin), min(threshold, vmax), color="0.75")
-
-
-def write_atomically(out: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``out``, then rename it to ``out``.
-
-    Readers never see a half-written file, and a failed write leaves ``out`` as it was.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
 
 
 def save_atomically(fig: Figure, out: str | os.PathLike, dpi: int) -> Path:

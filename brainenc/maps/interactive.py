@@ -12,8 +12,8 @@ from nilearn.surface import PolyMesh
 
 from ..data.brain_data import BrainData
 from ..data.space import HEMISPHERES, Space
+from ..files import write_atomically
 from .cortical_map import CorticalMap, as_map
-from .figure import write_atomically
 from .fsaverage import _sulcal_depth, mesh
 from .surface import _hemisphere_values, _space_and_rois
 

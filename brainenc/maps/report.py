@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from .. import __version__
-from .figure import write_atomically
+from ..files import write_atomically
 from .run_dir import SYNTHESIS, read_captions, read_summary
 
 _TABLE_KEYS = ("backbones", "rois", "maps")  # summary keys shown as content, not as metadata

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..data.brain_data import BrainData
+from ..files import write_atomically
 from .cortical_map import CorticalMap
-from .figure import write_atomically
 from .interactive import view_surface
 from .surface import DEFAULT_VIEWS, plot_surface
 from .volume import plot_volume

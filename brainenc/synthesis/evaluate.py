@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 # BrainDiVE's five categories for zero-shot scoring, which are also the world's.
 from ..data.world.stimuli import CATEGORIES
+from ..files import write_atomically
 
 RUNS = ("guided", "unguided")
 
@@ -56,17 +54,11 @@ def image_grid(images: np.ndarray, captions: list[str], *, columns: int = 8, sca
 def save_synthesis(directory, name: str, grid: Image.Image, record: dict) -> tuple[Path, Path]:
     """Write ``<name>.png`` (the grid) and ``<name>.json`` (scores) into ``directory``."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    png = io.BytesIO()
-    grid.save(png, format="PNG")
-    paths = directory / f"{name}.png", directory / f"{name}.json"
-    for path, data in zip(paths, (png.getvalue(), json.dumps(record, indent=1).encode()),
-                          strict=True):  # fmt: skip
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    return paths
+    text = json.dumps(record, indent=1)
+    return (
+        write_atomically(directory / f"{name}.png", lambda tmp: grid.save(tmp, format="PNG")),
+        write_atomically(directory / f"{name}.json", lambda tmp: tmp.write_text(text)),
+    )
 
 
 def compare_with_unguided(

@@ -9,8 +9,6 @@ architecture. Its checkpoint ships with the package; :func:`train_oracle` rebuil
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from ...files import write_atomically
 from ..images import to_tensor
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 
@@ -106,18 +105,8 @@ def oracle_accuracy(model: CategoryOracle, n: int = 1000) -> float:
 
 def save_oracle(model: CategoryOracle, record: dict, path: Path = ORACLE_FILE) -> Path:
     """Write the checkpoint (weights + training record as metadata) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(model.state_dict(), tmp, metadata={"record": json.dumps(record)})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    meta = {"record": json.dumps(record)}
+    return write_atomically(path, lambda tmp: save_file(model.state_dict(), tmp, metadata=meta))
 
 
 @lru_cache(maxsize=1)
