@@ -25,6 +25,16 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Float images ``(n, 3, H, W)`` resized to ``size × size`` (bilinear, antialiased; unchanged
+    when already that size); differentiable."""
+    if images.shape[-2:] == (size, size):
+        return images
+    return torch.nn.functional.interpolate(
+        images, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
+
+
 class ImageSet:
     """Base class: subclasses implement ``__len__``, ``_load(indices)`` and ``fingerprint``."""
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
+
+from ..data.images import resize_square
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {}
 """Registered backbone factories, ``name -> factory(spec: str, **kwargs) -> Backbone``."""
@@ -144,15 +145,7 @@ class Backbone(torch.nn.Module):
         -------
         tensor of shape (n, 3, input_size, input_size)
         """
-        x = check_images(images)
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            x = F.interpolate(
-                x,
-                size=(self.input_size, self.input_size),
-                mode="bilinear",
-                align_corners=False,
-                antialias=True,
-            )
+        x = resize_square(check_images(images), self.input_size)
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x

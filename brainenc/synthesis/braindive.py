@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from ..data.images import resize_square
 from ..features.openclip import hf_hub_cache
 from .objectives import Objective, as_objective
 
@@ -231,8 +231,7 @@ class BrainDiVEPipeline:
     def _brain_input(self, image: torch.Tensor, size: int | None) -> torch.Tensor:
         if size is None:
             return image
-        return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False,
-                             antialias=True)  # fmt: skip
+        return resize_square(image, size)
 
     def _eps(self, z: torch.Tensor, t) -> torch.Tensor:
         inp = self.scheduler.scale_model_input(z, t)

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ...files import write_atomically
-from ..images import to_tensor
+from ..images import resize_square, to_tensor
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -51,15 +51,7 @@ class CategoryOracle(nn.Module):
         self.head = nn.Linear(64, len(CATEGORIES))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
-            images = F.interpolate(
-                images,
-                size=(IMAGE_SIZE, IMAGE_SIZE),
-                mode="bilinear",
-                antialias=True,
-                align_corners=False,
-            )
-        h = self.features(images * 2.0 - 1.0)
+        h = self.features(resize_square(images, IMAGE_SIZE) * 2.0 - 1.0)
         return self.head(h.mean(dim=(2, 3)))
 
 

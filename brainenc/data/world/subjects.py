@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..images import ImageSet, to_tensor
+from ..images import ImageSet, resize_square, to_tensor
 from .oracle import load_oracle
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 
@@ -267,14 +267,7 @@ class WorldSubject(nn.Module):
     @staticmethod
     def contrast_energy(images: torch.Tensor) -> torch.Tensor:
         """Local luminance contrast energy, (n, 3, H, W) in [0, 1] -> (n, ENERGY_GRID ** 2)."""
-        if images.shape[-2:] != (IMAGE_SIZE, IMAGE_SIZE):
-            images = F.interpolate(
-                images,
-                size=(IMAGE_SIZE, IMAGE_SIZE),
-                mode="bilinear",
-                antialias=True,
-                align_corners=False,
-            )
+        images = resize_square(images, IMAGE_SIZE)
         lum = (images * images.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, True)
         fine, coarse = _blur(lum, 1.0), _blur(lum, 2.5)
         energy = (lum - fine) ** 2 + (fine - coarse) ** 2
