@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,12 @@ class _Pixels(torch.nn.Module):
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return images
+
+
+@lru_cache(maxsize=1)
+def _natural_images() -> torch.Tensor:
+    """The 1000 natural world images that calibrate "high" activations (generated once)."""
+    return to_tensor(generate_stimuli(1000, NATURAL_SEED).images[:])
 
 
 def true_brain(subject: WorldSubject) -> BrainModel:
@@ -94,8 +101,7 @@ def synthesize_world(
         truth=truth, progress=progress,
     )  # fmt: skip
     with torch.no_grad():
-        natural = to_tensor(generate_stimuli(1000, NATURAL_SEED).images[:])
-        natural_true = objective(truth, natural).numpy()
+        natural_true = objective(truth, _natural_images()).numpy()
     summary.update(subject=subject, natural_true_p90=float(np.percentile(natural_true, 90)),
                    natural_true_mean=float(natural_true.mean()))  # fmt: skip
     preferred = PREFERRED.get(objective.name) if isinstance(objective, ROI) else None
