@@ -42,7 +42,14 @@ def add_world_commands(subparsers) -> None:
     syn.add_argument("--minimize", action="store_true", help="look for images that suppress it")
     syn.add_argument("--n", type=int, default=16, help="images (default 16)")
     syn.add_argument("--seed", type=int, default=0, help="first noise seed (default 0)")
-    syn.add_argument("--scale", type=float, default=30.0, help="guidance scale (default 30)")
+    syn.add_argument(
+        "--guidance", choices=("robust", "paper"), default="robust",
+        help="robust: normalized gradient on shifted, mirrored images (default); paper: "
+        "BrainDiVE's raw gradient",
+    )  # fmt: skip
+    syn.add_argument(
+        "--scale", type=float, default=None, help="guidance scale (default: robust 0.5, paper 30)"
+    )
     syn.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
     syn.add_argument("--subject", type=int, default=1, help="world subject (default 1)")
     syn.add_argument("--out", default="brainenc_results/synthesis", help="output folder")
@@ -85,15 +92,15 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _synthesize(args: argparse.Namespace) -> int:
     from .synthesis import ROI, Contrast
-    from .synthesis.world import synthesize_world
+    from .synthesis.world import synthesize_world, world_guidance
 
     objective = Contrast(args.roi, args.minus) if args.minus else ROI(args.roi)
     if args.minimize:
         objective = -objective
     summary = synthesize_world(
         objective, subject=args.subject, n_images=args.n, seed=args.seed,
-        guidance_scale=args.scale, num_inference_steps=args.steps, out=args.out,
-        progress=not args.quiet,
+        guidance=world_guidance(args.guidance, args.scale), num_inference_steps=args.steps,
+        out=args.out, progress=not args.quiet,
     )  # fmt: skip
     for run in ("guided", "unguided"):
         r = summary[run]

@@ -30,7 +30,7 @@ from brainenc.encoders import BrainModel
 from brainenc.features import Backbone
 from brainenc.maps import build_report
 from brainenc.maps.run_dir import SYNTHESIS
-from brainenc.synthesis import ROI, BrainDiVEPipeline, Contrast
+from brainenc.synthesis import ROI, BrainDiVEPipeline, Contrast, Guidance
 from brainenc.synthesis.evaluate import compare_with_unguided, comparison_grid, save_synthesis
 
 STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
@@ -61,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=16, help="images per objective (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="first noise seed (default 0)")
     parser.add_argument(
+        "--guidance", choices=("paper", "robust"), default=None,
+        help="paper: BrainDiVE's raw gradient (default with Stable Diffusion); robust: "
+        "normalized gradient on shifted, mirrored images (default on the world)",
+    )  # fmt: skip
+    parser.add_argument(
         "--scale", type=float, default=None,
-        help="guidance scale (default 130, the paper's for Stable Diffusion; world 30)",
+        help="guidance scale (default: paper 130 with Stable Diffusion, 30 on the world; "
+        "robust 0.5)",
     )  # fmt: skip
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
     parser.add_argument(
@@ -96,20 +102,24 @@ def main(argv: list[str] | None = None) -> int:
         pipe = BrainDiVEPipeline.from_pretrained(
             args.diffusion, brain_model, device=args.device, download=args.download
         )
+    if args.world:
+        from brainenc.synthesis.world import synthesize_world, world_guidance
+
+        guidance = world_guidance(args.guidance or "robust", args.scale)
+    else:
+        guidance = Guidance.named(args.guidance or "paper", args.scale)
     for objective in objectives:
         if args.world:
-            from brainenc.synthesis.world import synthesize_world
-
             summary = synthesize_world(
                 objective, subject=args.subject, n_images=args.n, seed=args.seed,
-                guidance_scale=30.0 if args.scale is None else args.scale,
+                guidance=guidance,
                 num_inference_steps=args.steps, brain_model=brain_model, out=out,
                 device=args.device, progress=not args.quiet,
             )  # fmt: skip
         else:
             summary, images = compare_with_unguided(
                 pipe, objective, n_images=args.n, seed=args.seed,
-                guidance_scale=130.0 if args.scale is None else args.scale,
+                guidance=guidance,
                 num_inference_steps=args.steps, brain_input_size=args.brain_input_size,
                 classifier=backbone if hasattr(backbone, "embed_text") else None,
                 progress=not args.quiet,

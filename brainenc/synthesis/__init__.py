@@ -1,12 +1,21 @@
 """Using encoders: guided image synthesis (BrainDiVE)."""
 
-from .braindive import BrainDiVEPipeline, SynthesisOutput
+from .braindive import (
+    PAPER_GUIDANCE,
+    ROBUST_GUIDANCE,
+    BrainDiVEPipeline,
+    Guidance,
+    SynthesisOutput,
+)
 from .objectives import ROI, Contrast, Minimize, Objective, Vertex, as_objective
 
 __all__ = [
+    "PAPER_GUIDANCE",
+    "ROBUST_GUIDANCE",
     "ROI",
     "BrainDiVEPipeline",
     "Contrast",
+    "Guidance",
     "Minimize",
     "Objective",
     "SynthesisOutput",

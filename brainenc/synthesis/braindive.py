@@ -10,17 +10,21 @@ scores the image with an :class:`~brainenc.synthesis.objectives.Objective` of a
     L  = -scale * objective(brain_model, decode(s))
     eps~ = eps + sqrt(1 - a) * dL/dz
 
-and the scheduler steps with ``eps~``. The components are diffusers objects passed in, as in a
-diffusers pipeline: any ``UNet2DConditionModel`` / ``UNet2DModel``, any scheduler with
-``alphas_cumprod`` (DPM-Solver++ multistep by default), a VAE (latent diffusion) or none (pixel
-diffusion), and the conditioning (an empty prompt's embedding by default: no classifier-free
-guidance, as in the paper).
+and the scheduler steps with ``eps~``. :class:`Guidance` holds the recipe: the paper's
+(:data:`PAPER_GUIDANCE`, a fixed ``scale`` on the raw gradient) or a robust one
+(:data:`ROBUST_GUIDANCE`) that rescales each image's gradient to the size of its predicted
+noise and scores a randomly shifted, mirrored copy of the decoded image.
+
+The components are diffusers objects passed in, as in a diffusers pipeline: any
+``UNet2DConditionModel`` / ``UNet2DModel``, any scheduler with ``alphas_cumprod`` (DPM-Solver++
+multistep by default), a VAE (latent diffusion) or none (pixel diffusion), and the conditioning
+(an empty prompt's embedding by default: no classifier-free guidance, as in the paper).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,63 @@ from tqdm.auto import tqdm
 from ..data.images import resize_square
 from ..features.openclip import hf_hub_cache
 from .objectives import Objective, as_objective
+
+AUGMENT_SEED = 1_000_003  # offset of the augmentation streams from the noise seeds
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """How the brain model's gradient steers the sampler.
+
+    Attributes
+    ----------
+    scale : float
+        The weight of the objective. With ``normalize=False`` (the paper's rule) it multiplies
+        the raw gradient: BrainDiVE uses about 130 for Stable Diffusion 2.1 with a CLIP-feature
+        encoder. With ``normalize=True`` it is the guidance step as a fraction of the predicted
+        noise's norm; about 0.3 to 2 is useful.
+    normalize : bool
+        Rescale each image's gradient to the norm of its predicted noise before weighting it.
+        Raw gradients differ by orders of magnitude between encoders, ROIs and objectives, and
+        between images, so one raw scale is too weak for some and adversarial for others; a
+        normalized step pushes every image equally.
+    augment : bool
+        At every step, score a copy of the decoded image shifted by up to an eighth of its side
+        (borders reflected) and mirrored with probability 1/2, a fresh draw each step
+        (transformation robustness; Olah et al., "Feature Visualization", Distill 2017). Guidance
+        then cannot rely on pixel-exact patterns that move the encoder but not the brain.
+    """
+
+    scale: float = 130.0
+    normalize: bool = False
+    augment: bool = False
+
+    def __post_init__(self):
+        if not np.isfinite(self.scale):
+            raise ValueError(f"guidance scale must be finite; got {self.scale}")
+
+    @classmethod
+    def parse(cls, guidance: Guidance | float | None) -> Guidance | None:
+        """``None`` or scale 0 → ``None`` (unguided); a number → the paper's rule at that scale."""
+        if guidance is None:
+            return None
+        if not isinstance(guidance, Guidance):
+            guidance = cls(scale=float(guidance))
+        return None if guidance.scale == 0 else guidance
+
+    @classmethod
+    def named(cls, name: str, scale: float | None = None) -> Guidance:
+        """A recipe of :data:`GUIDANCE` by name, at its own scale or at ``scale``."""
+        if name not in GUIDANCE:
+            raise ValueError(f"unknown guidance {name!r}; choose one of {', '.join(GUIDANCE)}")
+        return GUIDANCE[name] if scale is None else replace(GUIDANCE[name], scale=scale)
+
+
+PAPER_GUIDANCE = Guidance()
+"""BrainDiVE as published: the raw gradient at scale 130 (Stable Diffusion 2.1-base)."""
+ROBUST_GUIDANCE = Guidance(scale=0.5, normalize=True, augment=True)
+"""Normalized, augmented guidance; the world's default (``benchmarks/braindive_world.py``)."""
+GUIDANCE = {"paper": PAPER_GUIDANCE, "robust": ROBUST_GUIDANCE}
 
 
 @dataclass
@@ -42,13 +103,14 @@ class SynthesisOutput:
     scores : array of shape (n,)
         The objective of each final image under the brain model.
     seeds : array of shape (n,)
-    guidance_scale : float
+    guidance : Guidance or None
+        ``None`` for unguided samples.
     """
 
     images: torch.Tensor
     scores: np.ndarray
     seeds: np.ndarray
-    guidance_scale: float
+    guidance: Guidance | None
 
     def to_uint8(self) -> np.ndarray:
         """Images as ``uint8`` (n, H, W, 3)."""
@@ -171,7 +233,7 @@ class BrainDiVEPipeline:
         *,
         n_images: int = 4,
         seed: int = 0,
-        guidance_scale: float = 130.0,
+        guidance: Guidance | float | None = PAPER_GUIDANCE,
         num_inference_steps: int = 50,
         height: int | None = None,
         width: int | None = None,
@@ -180,17 +242,19 @@ class BrainDiVEPipeline:
         progress: bool = True,
         callback: Callable[[int, int, torch.Tensor], None] | None = None,
     ) -> SynthesisOutput:
-        """Sample ``n_images`` guided by ``objective`` (``None`` or scale 0: unguided).
+        """Sample ``n_images`` guided by ``objective`` (``None``, or no guidance: unguided).
 
-        Image ``i`` starts from the noise of seed ``seed + i`` whatever the batch size, so a
-        guided and an unguided run with the same seeds start from the same noise.
+        Image ``i`` starts from the noise of seed ``seed + i`` (and draws its augmentations
+        from that seed) whatever the batch size, so a guided and an unguided run with the same
+        seeds start from the same noise.
 
         Parameters
         ----------
         objective : Objective, ROI name or target index, or None
             What to maximise (``-objective`` minimises).
-        guidance_scale : float
-            The scale of the objective in the loss (BrainDiVE uses about 130 for SD-2.1).
+        guidance : Guidance, float or None
+            The guidance recipe; a number is the paper's rule at that scale, and ``None`` or
+            0 samples unguided (the objective still scores the images).
         height, width : int, optional
             Image size; default the UNet's ``sample_size`` (times the VAE factor).
         brain_input_size : int, optional
@@ -199,7 +263,7 @@ class BrainDiVEPipeline:
         callback : callable, optional
             Called as ``callback(step, timestep, sample)`` after every step.
         """
-        guided = objective is not None and guidance_scale != 0
+        guidance = Guidance.parse(guidance)
         objective = as_objective(objective) if objective is not None else None
         factor = 1 if self.vae is None else 2 ** (len(self.vae.config.block_out_channels) - 1)
         height = height or self.unet.config.sample_size * factor
@@ -213,7 +277,9 @@ class BrainDiVEPipeline:
                 torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
                 for s in batch_seeds
             ]).to(self.device)  # fmt: skip
-            z = self._sample(noise, objective if guided else None, guidance_scale,
+            generators = [torch.Generator(self.device).manual_seed(int(s) + AUGMENT_SEED)
+                          for s in batch_seeds]  # fmt: skip
+            z = self._sample(noise, objective if guidance else None, guidance, generators,
                              num_inference_steps, brain_input_size, progress, callback)  # fmt: skip
             with torch.no_grad():
                 image = self.decode(z)
@@ -225,7 +291,7 @@ class BrainDiVEPipeline:
             images=torch.cat(images),
             scores=np.concatenate(scores) if scores else np.full(n_images, np.nan),
             seeds=seeds,
-            guidance_scale=float(guidance_scale if guided else 0.0),
+            guidance=guidance if objective is not None else None,
         )
 
     def _brain_input(self, image: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -240,7 +306,7 @@ class BrainDiVEPipeline:
             return self.unet(inp, t, encoder_hidden_states=cond).sample
         return self.unet(inp, t).sample
 
-    def _sample(self, z, objective, scale, steps, brain_size, progress, callback):
+    def _sample(self, z, objective, guidance, generators, steps, brain_size, progress, callback):
         self.scheduler.set_timesteps(steps, device=z.device)
         z = z * self.scheduler.init_noise_sigma
         alphas = self.scheduler.alphas_cumprod.to(z.device)
@@ -250,13 +316,14 @@ class BrainDiVEPipeline:
                 with torch.no_grad():
                     eps = self._eps(z, t)
             else:
-                eps = self._guided_eps(z, t, alphas[t], objective, scale, brain_size)
+                eps = self._guided_eps(z, t, alphas[t], objective, guidance, generators,
+                                       brain_size)  # fmt: skip
             z = self.scheduler.step(eps, t, z).prev_sample
             if callback is not None:
                 callback(i, int(t), z)
         return z.detach()
 
-    def _guided_eps(self, z, t, alpha, objective, scale, brain_size) -> torch.Tensor:
+    def _guided_eps(self, z, t, alpha, objective, guidance, generators, brain_size):
         """The predicted noise shifted along the objective's gradient (see the module docstring)."""
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
@@ -264,10 +331,37 @@ class BrainDiVEPipeline:
             beta = torch.sqrt(1 - alpha)
             x0 = (z - beta * eps) / torch.sqrt(alpha)
             s = beta * x0 + (1 - beta) * z
-            image = self._brain_input(self.decode(s), brain_size)
-            loss = -scale * objective(self.brain_model, image).sum()
+            image = self.decode(s)
+            if guidance.augment:
+                image = random_shift_flip(image, generators)
+            loss = -objective(self.brain_model, self._brain_input(image, brain_size)).sum()
             (grad,) = torch.autograd.grad(loss, z)
-        return eps.detach() + beta * grad
+        eps = eps.detach()
+        if guidance.normalize:
+            grad = grad * _norms(eps) / _norms(grad).clamp_min(1e-12)
+        return eps + guidance.scale * beta * grad
+
+
+def _norms(x: torch.Tensor) -> torch.Tensor:
+    """The norm of each sample of a batch, shaped to broadcast against it."""
+    return x.flatten(1).norm(dim=1).view(-1, *[1] * (x.ndim - 1))
+
+
+def random_shift_flip(images: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """Each image shifted by up to 1/8 of its side (reflected border), mirrored half the time.
+
+    Image ``i`` draws from ``generators[i]``; differentiable with respect to ``images``.
+    """
+    _, _, h, w = images.shape
+    pad_h, pad_w = max(1, h // 8), max(1, w // 8)
+    padded = torch.nn.functional.pad(images, (pad_w, pad_w, pad_h, pad_h), mode="reflect")
+    out = []
+    for i, gen in enumerate(generators):
+        dy, dx, flip = (int(torch.randint(0, n, (), generator=gen, device=gen.device))
+                        for n in (2 * pad_h + 1, 2 * pad_w + 1, 2))  # fmt: skip
+        crop = padded[i, :, dy : dy + h, dx : dx + w]
+        out.append(crop.flip(-1) if flip else crop)
+    return torch.stack(out)
 
 
 def _empty_prompt(where: str, kwargs: dict) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 # BrainDiVE's five categories for zero-shot scoring, which are also the world's.
 from ..data.world.stimuli import CATEGORIES
 from ..files import write_atomically
+from .braindive import PAPER_GUIDANCE, Guidance
 
 RUNS = ("guided", "unguided")
 
@@ -67,7 +69,7 @@ def compare_with_unguided(
     *,
     n_images: int = 16,
     seed: int = 0,
-    guidance_scale: float = 130.0,
+    guidance: Guidance | float = PAPER_GUIDANCE,
     num_inference_steps: int = 50,
     brain_input_size: int | None = None,
     classifier=None,
@@ -81,6 +83,8 @@ def compare_with_unguided(
     ----------
     pipe : BrainDiVEPipeline
     objective : Objective
+    guidance : Guidance or float
+        The guided run's recipe (a number: the paper's rule at that scale).
     classifier : CLIP backbone, optional
         Labels each image with its zero-shot class among ``classes``.
     truth : BrainModel, optional
@@ -95,11 +99,13 @@ def compare_with_unguided(
         same for the true objective; with ``classifier`` each image's class.
     images : dict of uint8 arrays (n, H, W, 3), per run
     """
+    guidance = Guidance.parse(guidance)
     summary = {"objective": objective.name, "n_images": n_images, "seed": seed,
-               "guidance_scale": guidance_scale, "steps": num_inference_steps}  # fmt: skip
+               "guidance": asdict(guidance) if guidance else None,
+               "steps": num_inference_steps}  # fmt: skip
     images = {}
-    for run, scale in zip(RUNS, (guidance_scale, 0.0), strict=True):
-        result = pipe(objective, n_images=n_images, seed=seed, guidance_scale=scale,
+    for run, recipe in zip(RUNS, (guidance, None), strict=True):
+        result = pipe(objective, n_images=n_images, seed=seed, guidance=recipe,
                       num_inference_steps=num_inference_steps,
                       brain_input_size=brain_input_size, progress=progress)  # fmt: skip
         top = np.argsort(-result.scores)[: max(1, n_images // 5)]

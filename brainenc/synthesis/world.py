@@ -13,11 +13,12 @@ from ..data.world import CATEGORIES, WorldSubject, generate_stimuli, load_world
 from ..data.world.subjects import REGIONS
 from ..encoders import BrainModel, LinearEncoder
 from ..features import Backbone, extract_features
-from .braindive import BrainDiVEPipeline
+from .braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance
 from .evaluate import RUNS, compare_with_unguided, comparison_grid, save_synthesis
 from .objectives import ROI, Objective, as_objective
 from .world_prior import PRIOR_DIR
 
+PAPER_SCALE = 30.0  # the paper's rule suits the world prior at about this scale (not SD's 130)
 NATURAL_SEED = 7_000  # stream of the natural world images that calibrate "high" activations
 PREFERRED = {r.name: CATEGORIES[int(np.argmax(r.weights))] for r in REGIONS if any(r.weights)}
 """Each category region's preferred category, from the simulator's tuning."""
@@ -69,13 +70,20 @@ def world_pipeline(
     )
 
 
+def world_guidance(name: str = "robust", scale: float | None = None) -> Guidance:
+    """A guidance recipe by name at its default scale on the world prior, or at ``scale``."""
+    if scale is None and name == "paper":
+        scale = PAPER_SCALE
+    return Guidance.named(name, scale)
+
+
 def synthesize_world(
     objective: Objective | str,
     *,
     subject: int = 1,
     n_images: int = 16,
     seed: int = 0,
-    guidance_scale: float = 30.0,
+    guidance: Guidance | float = ROBUST_GUIDANCE,
     num_inference_steps: int = 50,
     brain_model: BrainModel | None = None,
     out=None,
@@ -88,7 +96,9 @@ def synthesize_world(
     simulator's noiseless responses) and its world-clip zero-shot category. The summary gives
     the fraction of guided images in the region's preferred category, their mean true
     activation against the 90th percentile over 1000 natural world images, the top 20% by
-    predicted activation (the paper's rerank), and the unguided baseline beside each.
+    predicted activation (the paper's rerank), and the unguided baseline beside each. The
+    default guidance is :data:`~brainenc.synthesis.ROBUST_GUIDANCE`; a number is the paper's
+    rule at that scale (about :data:`PAPER_SCALE` suits the world prior).
     With ``out``, writes ``<name>.png`` (guided row(s), then unguided) and ``<name>.json``.
     """
     objective = as_objective(objective)
@@ -96,7 +106,7 @@ def synthesize_world(
     truth = true_brain(WorldSubject(subject))
     summary, images = compare_with_unguided(
         world_pipeline(brain_model, device=device), objective, n_images=n_images, seed=seed,
-        guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
+        guidance=guidance, num_inference_steps=num_inference_steps,
         classifier=Backbone.from_spec("world-clip"), classes=CATEGORIES,
         truth=truth, progress=progress,
     )  # fmt: skip

@@ -9,7 +9,15 @@ from diffusers import DPMSolverMultistepScheduler, UNet2DModel
 
 from brainenc.encoders import BrainModel, LinearReadout
 from brainenc.features import GaborPyramid
-from brainenc.synthesis import ROI, BrainDiVEPipeline, Contrast, Vertex
+from brainenc.synthesis import (
+    ROBUST_GUIDANCE,
+    ROI,
+    BrainDiVEPipeline,
+    Contrast,
+    Guidance,
+    Vertex,
+)
+from brainenc.synthesis.braindive import random_shift_flip
 
 STEPS = 8
 
@@ -31,8 +39,19 @@ def latent_pipeline(tiny_diffusion, brain_model):
 
 
 def _run(pipe, objective, scale=200.0, **kw):
-    return pipe(objective, n_images=2, seed=3, guidance_scale=scale, num_inference_steps=STEPS,
+    return pipe(objective, n_images=2, seed=3, guidance=scale, num_inference_steps=STEPS,
                 progress=False, **kw)  # fmt: skip
+
+
+def _shifted_and_plain(pipe, objective, guidance, z, step):
+    """The guided noise estimate at one step, and the unguided one."""
+    pipe.scheduler.set_timesteps(STEPS)
+    t = pipe.scheduler.timesteps[step]
+    generators = [torch.Generator().manual_seed(i) for i in range(len(z))]
+    alpha = pipe.scheduler.alphas_cumprod[t]
+    shifted = pipe._guided_eps(z, t, alpha, objective, guidance, generators, None)
+    with torch.no_grad():
+        return shifted, pipe._eps(z, t), torch.sqrt(1 - alpha)
 
 
 def test_guidance_raises_the_roi_activation_over_the_same_seeds(latent_pipeline):
@@ -40,7 +59,7 @@ def test_guidance_raises_the_roi_activation_over_the_same_seeds(latent_pipeline)
     unguided = _run(latent_pipeline, ROI("A"), scale=0.0)
     assert guided.images.shape == (2, 3, 16, 16) and 0 <= guided.images.min() <= 1
     assert (guided.scores > unguided.scores).all(), (guided.scores, unguided.scores)
-    assert unguided.guidance_scale == 0.0
+    assert unguided.guidance is None and guided.guidance == Guidance(scale=200.0)
 
 
 def test_minimizing_lowers_the_activation(latent_pipeline):
@@ -58,6 +77,63 @@ def test_contrast_and_vertex_objectives(latent_pipeline, brain_model):
     assert (vertex.scores > base.scores).all()
 
 
+def test_robust_guidance_raises_the_activation_and_ignores_the_batch_size(latent_pipeline):
+    unguided = _run(latent_pipeline, ROI("A"), scale=0.0)
+    guided = _run(latent_pipeline, ROI("A"), scale=ROBUST_GUIDANCE)
+    assert (guided.scores > unguided.scores).all(), (guided.scores, unguided.scores)
+    one_by_one = _run(latent_pipeline, ROI("A"), scale=ROBUST_GUIDANCE, batch_size=1)
+    torch.testing.assert_close(guided.images, one_by_one.images, atol=1e-4, rtol=0)
+    contrast = _run(latent_pipeline, Contrast("A", "B"), scale=ROBUST_GUIDANCE)
+    assert (contrast.scores > _run(latent_pipeline, Contrast("A", "B"), scale=0).scores).all()
+
+
+def test_normalized_guidance_steps_by_scale_times_the_noise_norm(latent_pipeline):
+    z = torch.randn(3, 4, 8, 8)
+    guidance = Guidance(scale=0.7, normalize=True)
+    shifted, plain, beta = _shifted_and_plain(latent_pipeline, ROI("A"), guidance, z, 3)
+    step = (shifted - plain).flatten(1).norm(dim=1)
+    expected = 0.7 * beta * plain.flatten(1).norm(dim=1)
+    torch.testing.assert_close(step, expected, rtol=1e-4, atol=0)
+    raw, _, _ = _shifted_and_plain(latent_pipeline, ROI("A"), Guidance(scale=0.7), z, 3)
+    assert not torch.allclose((raw - plain).flatten(1).norm(dim=1), expected, rtol=0.05)
+
+
+def test_random_shift_flip_moves_images_by_at_most_an_eighth():
+    image = torch.zeros(1, 3, 32, 32)
+    image[..., 16, 16] = 1.0
+    spots, flips = set(), 0
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        moved = random_shift_flip(image, [gen])
+        assert moved.shape == image.shape
+        y, x = divmod(int(moved[0, 0].argmax()), 32)
+        assert abs(y - 16) <= 4 and 16 - 5 <= x <= 16 + 4  # a mirror maps column 16 to 15
+        spots.add((y, x))
+    assert len(spots) > 10
+    image = torch.rand(2, 3, 16, 16, requires_grad=True)
+    a = random_shift_flip(image, [torch.Generator().manual_seed(s) for s in (1, 2)])
+    b = random_shift_flip(image, [torch.Generator().manual_seed(s) for s in (1, 2)])
+    torch.testing.assert_close(a, b)
+    a.sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    for seed in range(30):  # some draws mirror: the left-right gradient reverses
+        g = random_shift_flip(torch.linspace(0, 1, 16).expand(1, 3, 16, 16),
+                              [torch.Generator().manual_seed(seed)])  # fmt: skip
+        flips += bool(g[0, 0, 8, 2] > g[0, 0, 8, 13])
+    assert 5 < flips < 25
+
+
+def test_guidance_recipes():
+    assert Guidance.parse(None) is None and Guidance.parse(0) is None
+    assert Guidance.parse(50) == Guidance(scale=50.0, normalize=False, augment=False)
+    assert Guidance.named("robust") == ROBUST_GUIDANCE and ROBUST_GUIDANCE.normalize
+    assert Guidance.named("paper", 30).scale == 30.0
+    with pytest.raises(ValueError, match="unknown guidance 'strong'; choose one of paper, robust"):
+        Guidance.named("strong")
+    with pytest.raises(ValueError, match="finite"):
+        Guidance(scale=float("nan"))
+
+
 def test_the_gradient_reaches_the_latent(latent_pipeline):
     grads = []
 
@@ -65,20 +141,15 @@ def test_the_gradient_reaches_the_latent(latent_pipeline):
         grads.append(float(z.abs().sum()))
 
     _run(latent_pipeline, ROI("A"), callback=spy)
-    pipe = latent_pipeline
     z = torch.randn(1, 4, 8, 8)
-    pipe.scheduler.set_timesteps(STEPS)
-    t = pipe.scheduler.timesteps[2]
-    shifted = pipe._guided_eps(z, t, pipe.scheduler.alphas_cumprod[t], ROI("A"), 100.0, None)
-    with torch.no_grad():
-        plain = pipe._eps(z, t)
+    shifted, plain, _ = _shifted_and_plain(latent_pipeline, ROI("A"), Guidance(100.0), z, 2)
     assert len(grads) == STEPS
     assert (shifted - plain).abs().sum() > 0
 
 
 def test_same_seed_gives_the_same_images(latent_pipeline):
     a = _run(latent_pipeline, ROI("A"))
-    b = latent_pipeline(ROI("A"), n_images=2, seed=3, guidance_scale=200.0,
+    b = latent_pipeline(ROI("A"), n_images=2, seed=3, guidance=200.0,
                         num_inference_steps=STEPS, batch_size=1, progress=False)  # fmt: skip
     torch.testing.assert_close(a.images, b.images, atol=1e-4, rtol=0)
 
@@ -93,11 +164,8 @@ def test_pixel_space_unet_without_condition(brain_model):
     out = _run(pipe, ROI("B"))
     assert out.to_uint8().shape == (2, 16, 16, 3) and np.isfinite(out.scores).all()
     z = torch.randn(1, 3, 16, 16) * 0.1  # late in sampling: decoded pixels are not clamped
-    pipe.scheduler.set_timesteps(STEPS)
-    t = pipe.scheduler.timesteps[-1]
-    shifted = pipe._guided_eps(z, t, pipe.scheduler.alphas_cumprod[t], ROI("B"), 100.0, None)
-    with torch.no_grad():
-        assert (shifted - pipe._eps(z, t)).abs().sum() > 0
+    shifted, plain, _ = _shifted_and_plain(pipe, ROI("B"), Guidance(100.0), z, -1)
+    assert (shifted - plain).abs().sum() > 0
 
 
 def test_conditional_unet_needs_a_condition(latent_pipeline, brain_model):
