@@ -31,6 +31,7 @@ def main() -> None:
     )
     parser.add_argument("--scale", type=float, default=None, help="default: robust 0.5, paper 30")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0, help="first noise seed (default 0)")
     parser.add_argument("--subject", type=int, default=1)
     parser.add_argument("--out", default="brainenc_results/braindive_world")
     args = parser.parse_args()
@@ -46,7 +47,7 @@ def main() -> None:
         for objective in objectives:
             start = time.perf_counter()
             summary = synthesize_world(
-                objective, subject=args.subject, n_images=args.n, guidance=guidance,
+                objective, subject=args.subject, n_images=args.n, seed=args.seed, guidance=guidance,
                 num_inference_steps=args.steps, brain_model=brain_model,
                 out=Path(args.out, name), progress=False,
             )  # fmt: skip
