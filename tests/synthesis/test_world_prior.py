@@ -1,0 +1,66 @@
+"""The world's diffusion prior: its training code, and what the shipped checkpoint samples."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from brainenc.data.world import CATEGORIES, WorldSubject
+from brainenc.features import Backbone
+from brainenc.synthesis.evaluate import zero_shot
+from brainenc.synthesis.world import true_brain, world_pipeline
+from brainenc.synthesis.world_prior import PRIOR_DIR, save_prior, train_unet, train_vae
+
+shipped = pytest.mark.skipif(
+    not (PRIOR_DIR / "unet").is_dir(),
+    reason="world diffusion prior not built (`brainenc world build --only world-prior`)",
+)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return Backbone.from_spec("world-clip")
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return true_brain(WorldSubject(1))
+
+
+def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_path):
+    vae, vae_record = train_vae(steps=6, batch_size=4, n_images=16, progress=False)
+    assert vae.config.scaling_factor != pytest.approx(0.18215)  # set from the latents' spread
+    assert np.isfinite(vae_record["heldout_mse"]) and vae_record["steps"] == 6
+    checkpoints = []
+    unet, unet_record = train_unet(
+        vae, lambda texts: clip.embed_text(list(texts)), steps=6, batch_size=4, n_images=16,
+        progress=False, callback=lambda step, net: checkpoints.append((step, net.training)),
+        callback_every=3,
+    )  # fmt: skip
+    assert checkpoints == [(3, False)] and not unet.training
+    folder = save_prior(vae, unet, {"vae": vae_record, "unet": unet_record}, tmp_path / "prior")
+    assert json.loads((folder / "record.json").read_text())["unet"]["steps"] == 6
+    pipe = world_pipeline(truth, folder)
+    out = pipe("FFA", n_images=1, num_inference_steps=2, guidance=None, progress=False)
+    assert out.images.shape == (1, 3, 64, 64) and np.isfinite(out.scores).all()
+
+
+@shipped
+def test_shipped_prior_samples_world_images_and_follows_captions(clip, truth):
+    pipe = world_pipeline(truth)
+    unguided = pipe(None, n_images=8, num_inference_steps=25, progress=False)
+    _, probs = zero_shot(unguided.images, clip, list(CATEGORIES))
+    assert probs.max(1).mean() > 0.8, probs.max(1)  # confidently one of the world's categories
+    with torch.no_grad():
+        pipe.condition = clip.embed_text(["a plate of pizza on a white table"])[:, None]
+    captioned = pipe(None, n_images=8, num_inference_steps=25, progress=False)
+    labels, _ = zero_shot(captioned.images, clip, list(CATEGORIES))
+    assert np.mean(labels == CATEGORIES.index("food")) >= 0.75, labels
+
+
+def test_missing_prior_says_how_to_build_it(truth, tmp_path):
+    with pytest.raises(FileNotFoundError, match="brainenc world build --only world-prior"):
+        world_pipeline(truth, tmp_path / "nowhere")
