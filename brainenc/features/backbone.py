@@ -4,12 +4,14 @@ A backbone is named by one spec string, ``"<name>"`` or ``"<name>:<details>"``
 (``"gabor"``, ``"gabor:n_orientations=6"``, ``"open_clip:ViT-B-16/laion2b_s34b_b88k"``). The part
 before the first ``:`` selects a factory in :data:`BACKBONES`; the factory receives the whole spec
 and parses its own details. The spec is also the key of the feature cache, so a backbone's ``spec``
-must identify its outputs.
+must identify its outputs (with the contents of its ``weights_file``, when it has one).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -87,6 +89,10 @@ class Backbone(torch.nn.Module):
         Side in pixels of the square images the model works at.
     mean, std : sequence of 3 floats, optional
         Per-channel normalisation applied by :meth:`preprocess` after resizing; none when omitted.
+    weights_file : path-like, optional
+        The checkpoint file the weights were read from, if any: feature caches key on its
+        contents as well as on ``spec``, so a checkpoint rewritten in place is never served
+        stale features.
     """
 
     def __init__(
@@ -96,9 +102,11 @@ class Backbone(torch.nn.Module):
         input_size: int,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        weights_file: str | os.PathLike | None = None,
     ):
         super().__init__()
         self.spec = spec
+        self.weights_file = Path(weights_file) if weights_file is not None else None
         self.embed_dim = int(embed_dim)
         self.input_size = int(input_size)
         if (mean is None) != (std is None):

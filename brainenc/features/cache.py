@@ -1,8 +1,9 @@
 """An on-disk HDF5 cache of backbone features, keyed by what produced them, resumable.
 
-One file per (backbone spec, image-set fingerprint, input size, kind, dtype, cache format
-version): the file name carries the sha256 of these parts and the file's attributes repeat them.
-They are re-checked on every open; a file whose attributes do not match is rebuilt, never reused.
+One file per (backbone spec, sha256 of the backbone's weights file if it has one, image-set
+fingerprint, input size, kind, dtype, cache format version): the file name carries the sha256 of
+these parts and the file's attributes repeat them. They are re-checked on every open; a file
+whose attributes do not match is rebuilt, never reused.
 
 Extraction writes into ``<name>.partial.h5``: a ``features`` dataset and a per-row ``done`` mask,
 flushed after every batch, so an interrupted run resumes with the missing rows only. On completion
@@ -16,6 +17,7 @@ import json
 import os
 import re
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import h5py
@@ -24,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..data.download import sha256_file
 from ..data.images import ImageSet
 from .backbone import Backbone
 from .extract import _as_image_set, _check_args, _feature_batches, _running
@@ -84,6 +87,7 @@ def cached_features(
         raise ValueError("the image set is empty; there are no features to cache")
     parts = {
         "spec": backbone.spec,
+        "weights": _file_digest(backbone.weights_file),
         "images": images.fingerprint,
         "input_size": backbone.input_size,
         "kind": kind,
@@ -99,6 +103,19 @@ def cached_features(
             _extract_missing(f, backbone, images, parts, batch_size, device, num_workers, progress)
         os.replace(partial, path)
     return _read(path, mmap)
+
+
+def _file_digest(path: Path | None) -> str:
+    """sha256 of a weights file ("" for none), memoised per (path, size, modification time)."""
+    if path is None:
+        return ""
+    stat = Path(path).stat()
+    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
 
 
 def _cache_path(cache_dir: str | os.PathLike, parts: dict) -> Path:

@@ -8,8 +8,8 @@ Spec forms (``Backbone.from_spec``):
   and says how to provide them, instead of letting the hub client retry for minutes offline.
 - ``open_clip:<model>@<path>`` -- weights from a local checkpoint file (a state dict, as
   ``open_clip.create_model(model, pretrained=path)`` reads). Inputs are normalised with the
-  OpenAI mean / std, open_clip's default for a bare file. The spec names the path, not the
-  file's contents: overwrite a checkpoint in place and feature caches keyed on it go stale.
+  OpenAI mean / std, open_clip's default for a bare file. Feature caches key on the file's
+  contents too, so a checkpoint overwritten in place gets its features recomputed.
 - ``open_clip:<model>`` -- random weights, drawn with seed 0 so that the spec still identifies
   the outputs; for timing and tests.
 
@@ -87,6 +87,7 @@ class OpenCLIPBackbone(Backbone):
         spec: str,
         tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
         normalize: bool = True,
+        weights_file: str | os.PathLike | None = None,
     ):
         import open_clip
 
@@ -110,6 +111,7 @@ class OpenCLIPBackbone(Backbone):
             input_size=height,
             mean=cfg.get("mean", open_clip.OPENAI_DATASET_MEAN),
             std=cfg.get("std", open_clip.OPENAI_DATASET_STD),
+            weights_file=weights_file,
         )
         self.model = model.requires_grad_(False).eval()
         self.tokenizer = tokenizer
@@ -320,8 +322,11 @@ def _weight_files(filename: str) -> list[str]:
     return [filename]
 
 
-def _create_pretrained(name: str, tag: str, download: bool) -> torch.nn.Module:
-    """Build ``name`` with the weights of ``tag`` from the HF cache (or the hub if ``download``)."""
+def _create_pretrained(name: str, tag: str, download: bool) -> tuple[torch.nn.Module, str | None]:
+    """``name`` with the weights of ``tag`` from the HF cache (or the hub if ``download``).
+
+    Returns the model and the weights file it was read from (``None`` after a download).
+    """
     import open_clip
     from huggingface_hub import try_to_load_from_cache
 
@@ -334,18 +339,19 @@ def _create_pretrained(name: str, tag: str, download: bool) -> torch.nn.Module:
         )
     cache = hf_hub_cache()
     if download:
-        return open_clip.create_model(name, pretrained=tag, cache_dir=str(cache))
+        return open_clip.create_model(name, pretrained=tag, cache_dir=str(cache)), None
     repo_id, filename = posixpath.split(cfg["hf_hub"])  # "org/repo/" means the default file
     filename = filename or "open_clip_pytorch_model.bin"
     for candidate in _weight_files(filename):
         found = try_to_load_from_cache(repo_id, candidate, cache_dir=cache)
         if isinstance(found, str):
-            return open_clip.create_model(
+            model = open_clip.create_model(
                 name,
                 pretrained=found,
                 force_preprocess_cfg=cfg,
                 force_quick_gelu=cfg.get("quick_gelu", False),
             )
+            return model, found
     folder = "models--" + repo_id.replace("/", "--")
     raise FileNotFoundError(
         f"weights of open_clip model {name!r} with tag {tag!r} are not in the Hugging Face cache "
@@ -380,8 +386,10 @@ def _build_open_clip(spec: str, *, download: bool = False, **kwargs) -> OpenCLIP
                 "state dict (e.g. open_clip_pytorch_model.bin or a .safetensors file)"
             )
         model = open_clip.create_model(name, pretrained=path)
+        kwargs.setdefault("weights_file", path)
     elif tag is not None:
-        model = _create_pretrained(name, tag, download)
+        model, found = _create_pretrained(name, tag, download)
+        kwargs.setdefault("weights_file", found)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_RANDOM_INIT_SEED)

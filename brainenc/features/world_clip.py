@@ -214,4 +214,4 @@ def _build_world_clip(spec: str, *, normalize: bool = True, path=CHECKPOINT) -> 
         raise ValueError(f"world-clip takes no options; got spec {spec!r}")
     model, tokenizer, _ = load_world_clip(Path(path))
     return OpenCLIPBackbone(copy.deepcopy(model), spec=SPEC, tokenizer=tokenizer,
-                            normalize=normalize)  # fmt: skip
+                            normalize=normalize, weights_file=path)  # fmt: skip

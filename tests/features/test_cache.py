@@ -18,8 +18,8 @@ class CountingBackbone(Backbone):
     ``fail_on_call=k`` raises on the k-th call, as an interrupted run would stop.
     """
 
-    def __init__(self, spec: str = "counting", fail_on_call: int | None = None):
-        super().__init__(spec=spec, embed_dim=48, input_size=16)
+    def __init__(self, spec: str = "counting", fail_on_call: int | None = None, weights_file=None):
+        super().__init__(spec=spec, embed_dim=48, input_size=16, weights_file=weights_file)
         self.calls = self.rows = 0
         self.fail_on_call = fail_on_call
 
@@ -91,6 +91,21 @@ def test_changed_inputs_are_extracted_again(images, tmp_path):
         cached_features(backbone, image_set, tmp_path, progress=False, **kwargs)
         assert backbone.rows == 10
         assert len(list(tmp_path.glob("*.h5"))) == n_files
+
+
+def test_a_rewritten_weights_file_is_extracted_again(images, tmp_path):
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"first")
+    cache = tmp_path / "cache"
+    first = CountingBackbone(weights_file=weights)
+    cached_features(first, images, cache, progress=False)
+    same = CountingBackbone(weights_file=weights)
+    cached_features(same, images, cache, progress=False)
+    weights.write_bytes(b"second")  # same spec, new contents: retrained in place
+    rewritten = CountingBackbone(weights_file=weights)
+    cached_features(rewritten, images, cache, progress=False)
+    assert (first.rows, same.rows, rewritten.rows) == (10, 0, 10)
+    assert len(list(cache.glob("*.h5"))) == 2
 
 
 def test_float16_halves_the_file(tmp_path):

@@ -123,6 +123,7 @@ def test_local_checkpoint_loads_those_weights(tiny_clip, images, tmp_path):
     path = tmp_path / "weights.pt"
     torch.save(model.state_dict(), path)
     loaded = Backbone.from_spec(f"open_clip:tiny-test@{path}")
+    assert loaded.weights_file == path and tiny_clip.weights_file is None
     reference = OpenCLIPBackbone(model, spec="reference")
     torch.testing.assert_close(loaded.embed(images), reference.embed(images), rtol=0, atol=0)
     assert not torch.allclose(loaded.embed(images), tiny_clip.embed(images))
@@ -141,6 +142,7 @@ def test_pretrained_tag_is_read_from_the_hf_cache(tiny_clip_configs, images, tmp
     cfg = {"hf_hub": "org/tiny/", "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
     monkeypatch.setitem(open_clip.pretrained._PRETRAINED, "tiny-test", {"fake": cfg})
     backbone = Backbone.from_spec("open_clip:tiny-test/fake")
+    assert backbone.weights_file.samefile(snapshot / "open_clip_model.safetensors")
     torch.testing.assert_close(backbone.mean.flatten(), torch.full((3,), 0.5))
     torch.testing.assert_close(backbone.std.flatten(), torch.full((3,), 0.25))
     model.visual.preprocess_cfg = {"mean": cfg["mean"], "std": cfg["std"]}
