@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..files import write_atomically
-from .run_dir import SYNTHESIS, read_captions, read_summary
+from .run_dir import SYNTHESIS, read_captions, read_summary, synthesis_setup
 
 _TABLE_KEYS = ("backbones", "rois", "maps")  # summary keys shown as content, not as metadata
 _CSS = """
@@ -156,10 +156,12 @@ def _synthesis(summary: dict, run_dir: Path) -> str:
         grid, captions = folder / f"{roi}.png", folder / f"{roi}.json"
         image = _img(grid, f"images synthesized for {roi}") if grid.is_file() else ""
         items = read_captions(captions) if captions.is_file() else []
+        setup = synthesis_setup(captions) if captions.is_file() else ""
         listed = "".join(f"<li>{escape(c)}</li>" for c in items)
         any_captions = any_captions or bool(items)
         figures.append(
-            f"<figure>{image}<figcaption>{escape(roi)}</figcaption>"
+            f"<figure>{image}<figcaption>{escape(roi)}"
+            f"{f'<br><small>{escape(setup)}</small>' if setup else ''}</figcaption>"
             f"{f'<ul class=captions>{listed}</ul>' if listed else ''}</figure>"
         )
     if not figures:

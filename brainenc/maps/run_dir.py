@@ -106,6 +106,24 @@ def read_captions(path: str | os.PathLike) -> list[str]:
     return [str(c) for c in captions]
 
 
+def synthesis_setup(path: str | os.PathLike) -> str:
+    """How the images of a ``synthesis/<name>.json`` file were made, in a line ("" if unsaid)."""
+    record = _read_json(Path(path))
+    guidance = record.get("guidance")
+    if not isinstance(guidance, dict) or "scale" not in guidance:
+        return ""
+    how = [f"guidance scale {guidance['scale']:g}"]
+    if guidance.get("normalize"):
+        how.append("gradient normalized to the predicted noise")
+    if guidance.get("augment"):
+        how.append("scored on shifted, mirrored copies")
+    if "steps" in record:
+        how.append(f"{record['steps']} steps")
+    n = record.get("n_images")
+    rows = f"{n} guided images, then {n} unguided from the same seeds" if n else ""
+    return "; ".join(how) + (f". {rows}" if rows else "")
+
+
 def _read_json(path: Path) -> dict:
     try:
         content = json.loads(path.read_text("utf-8"))

@@ -38,7 +38,9 @@ def run_dir(tmp_path):
     _png(run / "maps" / "rois.png", (20, 120, 200))
     (run / "maps" / "nnr2.html").write_text("<html></html>")
     _png(run / "synthesis" / "FFA.png", (60, 180, 60))
-    (run / "synthesis" / "FFA.json").write_text(json.dumps({"captions": ["a face <smiling>"]}))
+    guidance = {"scale": 0.5, "normalize": True, "augment": True}
+    ffa = {"captions": ["a face <smiling>"], "guidance": guidance, "steps": 50, "n_images": 8}
+    (run / "synthesis" / "FFA.json").write_text(json.dumps(ffa))
     (run / "synthesis" / "VWFA.json").write_text(json.dumps({"captions": ["a word on a sign"]}))
     summary = {
         "brainenc_version": "0.1.0",
@@ -81,6 +83,11 @@ def test_the_page_embeds_the_table_maps_synthesis_and_metadata(run_dir):
     assert "a face &lt;smiling&gt;" in html and "a word on a sign" in html  # escaped
     assert "<h2>Synthesized images and captions</h2>" in html
     assert html.index(">FFA<") < html.index(">VWFA<")  # synthesis in ROI order
+    setup = (
+        "guidance scale 0.5; gradient normalized to the predicted noise; scored on shifted, "
+        "mirrored copies; 50 steps. 8 guided images, then 8 unguided from the same seeds"
+    )
+    assert html.count("<small>") == 1 and f"<small>{setup}</small>" in html  # FFA's only
     assert '<a href="maps/nnr2.html">' in html
     assert "<dt>data.dataset</dt><dd>world</dd>" in html and "<dt>n_test</dt><dd>300</dd>" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
