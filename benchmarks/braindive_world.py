@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument(
         "--guidance", nargs="+", choices=("robust", "paper"), default=["robust", "paper"]
     )
-    parser.add_argument("--scale", type=float, default=None, help="default: robust 0.5, paper 30")
+    parser.add_argument("--scale", type=float, default=None, help="default: robust 1, paper 30")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0, help="first noise seed (default 0)")
     parser.add_argument("--subject", type=int, default=1)

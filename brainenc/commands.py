@@ -48,7 +48,7 @@ def add_world_commands(subparsers) -> None:
         "BrainDiVE's raw gradient",
     )  # fmt: skip
     syn.add_argument(
-        "--scale", type=float, default=None, help="guidance scale (default: robust 0.5, paper 30)"
+        "--scale", type=float, default=None, help="guidance scale (default: robust 1, paper 30)"
     )
     syn.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
     syn.add_argument("--subject", type=int, default=1, help="world subject (default 1)")

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=None,
         help="guidance scale (default: paper 130 with Stable Diffusion, 30 on the world; "
-        "robust 0.5)",
+        "robust 1)",
     )  # fmt: skip
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (default 50)")
     parser.add_argument(

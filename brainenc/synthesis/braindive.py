@@ -88,7 +88,7 @@ class Guidance:
 
 PAPER_GUIDANCE = Guidance()
 """BrainDiVE as published: the raw gradient at scale 130 (Stable Diffusion 2.1-base)."""
-ROBUST_GUIDANCE = Guidance(scale=0.5, normalize=True, augment=True)
+ROBUST_GUIDANCE = Guidance(scale=1.0, normalize=True, augment=True)
 """Normalized, augmented guidance; the world's default (``benchmarks/braindive_world.py``)."""
 GUIDANCE = {"paper": PAPER_GUIDANCE, "robust": ROBUST_GUIDANCE}
 

@@ -2,8 +2,8 @@
 
 An ``AutoencoderKL`` (64×64 RGB ↔ 16×16×4 latents) and a ``UNet2DConditionModel`` that denoises
 latents conditioned on a world-clip text embedding (one token of width 128), trained on world
-images and their captions with 10% condition dropout (the empty caption), so it samples world
-images unconditionally, from a caption, or guided by a brain model. It is saved as a diffusers
+images and their captions with 30% condition dropout (the empty caption), so it samples world
+images unconditionally (as BrainDiVE does), from a caption, or guided by a brain model. It is saved as a diffusers
 folder (``vae/``, ``unet/``, ``scheduler/``), the layout real Stable Diffusion checkpoints have, and
 loads through the same code. ``brainenc world build`` retrains it.
 """
@@ -57,7 +57,7 @@ SCHEDULER_CONFIG = {  # Stable Diffusion's training schedule
     "beta_start": 0.00085,
     "beta_end": 0.012,
 }
-CONDITION_DROPOUT = 0.1
+CONDITION_DROPOUT = 0.3
 MIN_SNR_GAMMA = 5.0  # Min-SNR loss weighting (Hang et al., ICCV 2023): faster convergence
 EMA_DECAY = 0.999  # the saved denoiser is the exponential moving average of its weights
 
@@ -101,7 +101,7 @@ def train_vae(
 
 
 def train_unet(
-    vae: AutoencoderKL, embed_text, *, steps: int = 8000, batch_size: int = 32,
+    vae: AutoencoderKL, embed_text, *, steps: int = 10_000, batch_size: int = 32,
     n_images: int = 20_000, lr: float = 5e-4, seed: int = 0, progress: bool = True,
     callback=None, callback_every: int = 250,
 ) -> tuple[UNet2DConditionModel, dict]:  # fmt: skip
@@ -155,6 +155,7 @@ def train_unet(
         bar.set_postfix(loss=f"{loss.item():.4f}")
     record = {"steps": steps, "batch_size": batch_size, "n_images": n_images, "lr": lr,
               "min_snr_gamma": MIN_SNR_GAMMA, "ema_decay": EMA_DECAY,
+              "condition_dropout": CONDITION_DROPOUT,
               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     return _averaged(unet, ema), record
 

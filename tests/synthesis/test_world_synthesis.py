@@ -28,7 +28,7 @@ def test_world_synthesis_scores_guided_against_unguided(tmp_path):
     model = world_brain_model(1, n_train=300, progress=False)
     summary = synthesize_world(ROI("PPA"), n_images=2, num_inference_steps=6,
                                brain_model=model, out=tmp_path, progress=False)  # fmt: skip
-    assert summary["guidance"] == {"scale": 0.5, "normalize": True, "augment": True}
+    assert summary["guidance"] == {"scale": 1.0, "normalize": True, "augment": True}
     guided, unguided = summary["guided"], summary["unguided"]
     assert guided["mean_predicted"] > unguided["mean_predicted"]
     assert len(guided["true"]) == 2 and np.isfinite(guided["true"]).all()
