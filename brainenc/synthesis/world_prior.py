@@ -2,10 +2,10 @@
 
 An ``AutoencoderKL`` (64×64 RGB ↔ 16×16×4 latents) and a ``UNet2DConditionModel`` that denoises
 latents conditioned on a world-clip text embedding (one token of width 128), trained on world
-images and their captions with 30% condition dropout (the empty caption), so it samples world
-images unconditionally (as BrainDiVE does), from a caption, or guided by a brain model. It is saved as a diffusers
-folder (``vae/``, ``unet/``, ``scheduler/``), the layout real Stable Diffusion checkpoints have, and
-loads through the same code. ``brainenc world build`` retrains it.
+images and their captions with 30% condition dropout (the empty caption). It samples world images
+unconditionally (as BrainDiVE does), from a caption, or guided by a brain model. It is saved as a
+diffusers folder (``vae/``, ``unet/``, ``scheduler/``), the layout real Stable Diffusion
+checkpoints have, and loads through the same code. ``brainenc world build`` retrains it.
 """
 
 from __future__ import annotations
