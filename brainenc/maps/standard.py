@@ -109,9 +109,10 @@ def draw_standard_maps(
             )
     first, *others = list(encoders) or [None]
     for model in others:
-        difference = kinds.comparison_map(
-            nnr2[first], nnr2[model], names=(first, model), score="noise-normalised r²"
-        )
+        # Unreliable targets are dropped before comparing: their huge ratios (r² over a ceiling
+        # near 0) would otherwise set the colour range and wash out the reliable ones.
+        a, b = (np.where(reliable, nnr2[m], np.nan) for m in (first, model))
+        difference = kinds.comparison_map(a, b, names=(first, model), score="noise-normalised r²")
         shown = difference.where(reliable, why)
         entries.append(draw(shown, f"compare_{file_name(first)}_{file_name(model)}"))
     return entries

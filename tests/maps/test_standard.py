@@ -69,6 +69,27 @@ def test_a_run_gets_data_model_and_comparison_maps(volume_world, tmp_path):
     assert titles["maps/rois.png"] == "regions of interest"
 
 
+def test_the_comparison_range_comes_from_reliable_targets_only(volume_world, tmp_path, monkeypatch):
+    from brainenc.maps import standard
+
+    drawn = {}
+    monkeypatch.setattr(standard, "draw_map", lambda m, data, run_dir, name, **kw: drawn.update(
+        {name: m}) or {"file": name, "title": m.title})  # fmt: skip
+    d = volume_world
+    rng = np.random.default_rng(1)
+    encoders, predictions = {}, {}
+    for name in ("a", "b"):
+        x = rng.standard_normal((d.n_images, 5))
+        encoders[name] = LinearEncoder().fit(x[d.train], d.rows(d.train))
+        predictions[name] = encoders[name].predict(x[d.test])
+    draw_standard_maps(d, tmp_path, encoders, predictions, min_ceiling=0.2)
+    reliable = d.noise_ceiling > 0.2
+    assert not reliable.all()
+    bound = np.nanmax(np.abs(drawn["nnr2_a"].values - drawn["nnr2_b"].values)[reliable])
+    assert drawn["compare_a_b"].vmax == pytest.approx(bound)
+    assert np.isnan(drawn["compare_a_b"].values[~reliable]).all()
+
+
 def test_models_must_match_and_data_need_a_noise_ceiling(volume_world, tmp_path):
     with pytest.raises(ValueError, match=r"encoders \['a'\] and predictions \['b'\] must name"):
         draw_standard_maps(volume_world, tmp_path, {"a": None}, {"b": None})
