@@ -35,6 +35,8 @@ def main() -> None:
     parser.add_argument("--subject", type=int, default=1)
     parser.add_argument("--out", default="brainenc_results/braindive_world")
     args = parser.parse_args()
+    if args.scale is not None and len(args.guidance) > 1:
+        parser.error("--scale applies to one recipe: name a single --guidance with it")
 
     brain_model = world_brain_model(args.subject, progress=False)
     objectives = [ROI(r) for r in args.rois] + [Contrast(*args.contrast)]

@@ -106,7 +106,7 @@ class Backbone(torch.nn.Module):
     ):
         super().__init__()
         self.spec = spec
-        self.weights_file = Path(weights_file) if weights_file is not None else None
+        self.weights_file = Path(weights_file).resolve() if weights_file is not None else None
         self.embed_dim = int(embed_dim)
         self.input_size = int(input_size)
         if (mean is None) != (std is None):

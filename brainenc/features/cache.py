@@ -106,15 +106,19 @@ def cached_features(
 
 
 def _file_digest(path: Path | None) -> str:
-    """sha256 of a weights file ("" for none), memoised per (path, size, modification time)."""
+    """sha256 of a weights file ("" for none), memoised while the file's stat is unchanged.
+
+    Hashing reads the whole file (seconds for a multi-GB checkpoint), once per process.
+    """
     if path is None:
         return ""
     stat = Path(path).stat()
-    return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return _digest(str(Path(path).resolve()), key)
 
 
 @lru_cache(maxsize=32)
-def _digest(path: str, size: int, mtime_ns: int) -> str:
+def _digest(path: str, stat_key: tuple) -> str:
     return sha256_file(path)
 
 

@@ -325,7 +325,7 @@ def _weight_files(filename: str) -> list[str]:
 def _create_pretrained(name: str, tag: str, download: bool) -> tuple[torch.nn.Module, str | None]:
     """``name`` with the weights of ``tag`` from the HF cache (or the hub if ``download``).
 
-    Returns the model and the weights file it was read from (``None`` after a download).
+    Returns the model and the weights file it was read from.
     """
     import open_clip
     from huggingface_hub import try_to_load_from_cache
@@ -338,10 +338,15 @@ def _create_pretrained(name: str, tag: str, download: bool) -> tuple[torch.nn.Mo
             f"{', '.join(tags) or 'none'}. For other weights use open_clip:{name}@/path/to/weights"
         )
     cache = hf_hub_cache()
-    if download:
-        return open_clip.create_model(name, pretrained=tag, cache_dir=str(cache)), None
     repo_id, filename = posixpath.split(cfg["hf_hub"])  # "org/repo/" means the default file
     filename = filename or "open_clip_pytorch_model.bin"
+    if download:
+        model = open_clip.create_model(name, pretrained=tag, cache_dir=str(cache))
+        for candidate in _weight_files(filename):  # the file it read, now cached
+            found = try_to_load_from_cache(repo_id, candidate, cache_dir=cache)
+            if isinstance(found, str):
+                return model, found
+        return model, None
     for candidate in _weight_files(filename):
         found = try_to_load_from_cache(repo_id, candidate, cache_dir=cache)
         if isinstance(found, str):

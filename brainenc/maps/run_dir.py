@@ -110,7 +110,7 @@ def synthesis_setup(path: str | os.PathLike) -> str:
     """How the images of a ``synthesis/<name>.json`` file were made, in a line ("" if unsaid)."""
     record = _read_json(Path(path))
     guidance = record.get("guidance")
-    if not isinstance(guidance, dict) or "scale" not in guidance:
+    if not isinstance(guidance, dict) or not isinstance(guidance.get("scale"), int | float):
         return ""
     how = [f"guidance scale {guidance['scale']:g}"]
     if guidance.get("normalize"):

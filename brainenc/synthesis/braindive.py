@@ -36,6 +36,7 @@ from ..features.openclip import hf_hub_cache
 from .objectives import Objective, as_objective
 
 AUGMENT_SEED = 1_000_003  # offset of the augmentation streams from the noise seeds
+MAX_NORMALIZED_SCALE = 20.0  # a normalized step this many times the noise is surely a mistake
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,9 @@ class Guidance:
     scale : float
         The weight of the objective. With ``normalize=False`` (the paper's rule) it multiplies
         the raw gradient: BrainDiVE uses about 130 for Stable Diffusion 2.1 with a CLIP-feature
-        encoder. With ``normalize=True`` it is the guidance step as a fraction of the predicted
-        noise's norm; about 0.3 to 2 is useful.
+        encoder. With ``normalize=True`` the shift of the predicted noise has norm
+        ``scale * sqrt(1 - a) * ||eps||`` (the paper's ``sqrt(1 - a)`` step factor kept, so
+        guidance fades as the image settles); about 0.3 to 2 is useful.
     normalize : bool
         Rescale each image's gradient to the norm of its predicted noise before weighting it.
         Raw gradients differ by orders of magnitude between encoders, ROIs and objectives, and
@@ -68,6 +70,12 @@ class Guidance:
     def __post_init__(self):
         if not np.isfinite(self.scale):
             raise ValueError(f"guidance scale must be finite; got {self.scale}")
+        if self.normalize and abs(self.scale) > MAX_NORMALIZED_SCALE:
+            raise ValueError(
+                f"with normalize=True the scale is relative to the predicted noise (about 0.3 to "
+                f"2); {self.scale} would swamp it. Give a small scale, or normalize=False for the "
+                "paper's raw-gradient scale"
+            )
 
     @classmethod
     def parse(cls, guidance: Guidance | float | None) -> Guidance | None:
@@ -210,6 +218,11 @@ class BrainDiVEPipeline:
     def device(self) -> torch.device:
         return next(self.unet.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The UNet's dtype (float16 on CUDA from :meth:`from_pretrained`); latents use it too."""
+        return next(self.unet.parameters()).dtype
+
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """Shape (channels, h, w) of the sample the UNet denoises for an image of this size."""
         if self.vae is None:
@@ -276,14 +289,15 @@ class BrainDiVEPipeline:
             noise = torch.stack([
                 torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
                 for s in batch_seeds
-            ]).to(self.device)  # fmt: skip
-            generators = [torch.Generator(self.device).manual_seed(int(s) + AUGMENT_SEED)
+            ]).to(self.device, self.dtype)  # fmt: skip
+            # CPU streams, like the noise: the same draws on every device
+            generators = [torch.Generator().manual_seed(int(s) + AUGMENT_SEED)
                           for s in batch_seeds]  # fmt: skip
             z = self._sample(noise, objective if guidance else None, guidance, generators,
                              num_inference_steps, brain_input_size, progress, callback)  # fmt: skip
             with torch.no_grad():
                 image = self.decode(z)
-                images.append(image.cpu())
+                images.append(image.float().cpu())
                 if objective is not None:
                     scores.append(objective(self.brain_model, self._brain_input(
                         image, brain_input_size)).cpu().numpy())  # fmt: skip
@@ -295,9 +309,10 @@ class BrainDiVEPipeline:
         )
 
     def _brain_input(self, image: torch.Tensor, size: int | None) -> torch.Tensor:
-        if size is None:
-            return image
-        return resize_square(image, size)
+        """Decoded images as the brain model takes them: its dtype, optionally resized."""
+        weights = next(self.brain_model.parameters(), None)
+        image = image.to(weights.dtype if weights is not None else torch.float32)
+        return image if size is None else resize_square(image, size)
 
     def _eps(self, z: torch.Tensor, t) -> torch.Tensor:
         inp = self.scheduler.scale_model_input(z, t)
@@ -338,13 +353,15 @@ class BrainDiVEPipeline:
             (grad,) = torch.autograd.grad(loss, z)
         eps = eps.detach()
         if guidance.normalize:
-            grad = grad * _norms(eps) / _norms(grad).clamp_min(1e-12)
+            grad_norm = _norms(grad)
+            ratio = torch.where(grad_norm > 0, _norms(eps) / grad_norm, 0.0)  # a flat image: 0
+            grad = (grad.float() * ratio).to(grad.dtype)
         return eps + guidance.scale * beta * grad
 
 
 def _norms(x: torch.Tensor) -> torch.Tensor:
-    """The norm of each sample of a batch, shaped to broadcast against it."""
-    return x.flatten(1).norm(dim=1).view(-1, *[1] * (x.ndim - 1))
+    """The float32 norm of each sample of a batch, shaped to broadcast against it."""
+    return x.float().flatten(1).norm(dim=1).view(-1, *[1] * (x.ndim - 1))
 
 
 def random_shift_flip(images: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
@@ -357,7 +374,7 @@ def random_shift_flip(images: torch.Tensor, generators: list[torch.Generator]) -
     padded = torch.nn.functional.pad(images, (pad_w, pad_w, pad_h, pad_h), mode="reflect")
     out = []
     for i, gen in enumerate(generators):
-        dy, dx, flip = (int(torch.randint(0, n, (), generator=gen, device=gen.device))
+        dy, dx, flip = (int(torch.randint(0, n, (), generator=gen))
                         for n in (2 * pad_h + 1, 2 * pad_w + 1, 2))  # fmt: skip
         crop = padded[i, :, dy : dy + h, dx : dx + w]
         out.append(crop.flip(-1) if flip else crop)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -101,7 +103,9 @@ def test_a_rewritten_weights_file_is_extracted_again(images, tmp_path):
     cached_features(first, images, cache, progress=False)
     same = CountingBackbone(weights_file=weights)
     cached_features(same, images, cache, progress=False)
-    weights.write_bytes(b"second")  # same spec, new contents: retrained in place
+    mtime = weights.stat().st_mtime_ns
+    weights.write_bytes(b"secon")  # same spec, size and time; new contents: retrained in place
+    os.utime(weights, ns=(mtime, mtime))
     rewritten = CountingBackbone(weights_file=weights)
     cached_features(rewritten, images, cache, progress=False)
     assert (first.rows, same.rows, rewritten.rows) == (10, 0, 10)

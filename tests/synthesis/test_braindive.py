@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -38,8 +40,8 @@ def latent_pipeline(tiny_diffusion, brain_model):
     return BrainDiVEPipeline(unet, scheduler, brain_model, vae=vae, condition=torch.zeros(1, 1, 16))
 
 
-def _run(pipe, objective, scale=200.0, **kw):
-    return pipe(objective, n_images=2, seed=3, guidance=scale, num_inference_steps=STEPS,
+def _run(pipe, objective, guidance=200.0, **kw):
+    return pipe(objective, n_images=2, seed=3, guidance=guidance, num_inference_steps=STEPS,
                 progress=False, **kw)  # fmt: skip
 
 
@@ -56,7 +58,7 @@ def _shifted_and_plain(pipe, objective, guidance, z, step):
 
 def test_guidance_raises_the_roi_activation_over_the_same_seeds(latent_pipeline):
     guided = _run(latent_pipeline, ROI("A"))
-    unguided = _run(latent_pipeline, ROI("A"), scale=0.0)
+    unguided = _run(latent_pipeline, ROI("A"), guidance=None)
     assert guided.images.shape == (2, 3, 16, 16) and 0 <= guided.images.min() <= 1
     assert (guided.scores > unguided.scores).all(), (guided.scores, unguided.scores)
     assert unguided.guidance is None and guided.guidance == Guidance(scale=200.0)
@@ -64,27 +66,27 @@ def test_guidance_raises_the_roi_activation_over_the_same_seeds(latent_pipeline)
 
 def test_minimizing_lowers_the_activation(latent_pipeline):
     low = _run(latent_pipeline, -ROI("A"))
-    unguided = _run(latent_pipeline, ROI("A"), scale=0.0)
+    unguided = _run(latent_pipeline, ROI("A"), guidance=None)
     assert (-low.scores < unguided.scores).all()
 
 
 def test_contrast_and_vertex_objectives(latent_pipeline, brain_model):
     contrast = _run(latent_pipeline, Contrast("A", "B"))
-    base = _run(latent_pipeline, Contrast("A", "B"), scale=0.0)
+    base = _run(latent_pipeline, Contrast("A", "B"), guidance=None)
     assert (contrast.scores > base.scores).all()
     vertex = _run(latent_pipeline, Vertex(4))
-    base = _run(latent_pipeline, Vertex(4), scale=0.0)
+    base = _run(latent_pipeline, Vertex(4), guidance=None)
     assert (vertex.scores > base.scores).all()
 
 
 def test_robust_guidance_raises_the_activation_and_ignores_the_batch_size(latent_pipeline):
-    unguided = _run(latent_pipeline, ROI("A"), scale=0.0)
-    guided = _run(latent_pipeline, ROI("A"), scale=ROBUST_GUIDANCE)
+    unguided = _run(latent_pipeline, ROI("A"), guidance=None)
+    guided = _run(latent_pipeline, ROI("A"), guidance=ROBUST_GUIDANCE)
     assert (guided.scores > unguided.scores).all(), (guided.scores, unguided.scores)
-    one_by_one = _run(latent_pipeline, ROI("A"), scale=ROBUST_GUIDANCE, batch_size=1)
+    one_by_one = _run(latent_pipeline, ROI("A"), guidance=ROBUST_GUIDANCE, batch_size=1)
     torch.testing.assert_close(guided.images, one_by_one.images, atol=1e-4, rtol=0)
-    contrast = _run(latent_pipeline, Contrast("A", "B"), scale=ROBUST_GUIDANCE)
-    assert (contrast.scores > _run(latent_pipeline, Contrast("A", "B"), scale=0).scores).all()
+    contrast = _run(latent_pipeline, Contrast("A", "B"), guidance=ROBUST_GUIDANCE)
+    assert (contrast.scores > _run(latent_pipeline, Contrast("A", "B"), guidance=None).scores).all()
 
 
 def test_normalized_guidance_steps_by_scale_times_the_noise_norm(latent_pipeline):
@@ -132,6 +134,19 @@ def test_guidance_recipes():
         Guidance.named("strong")
     with pytest.raises(ValueError, match="finite"):
         Guidance(scale=float("nan"))
+    with pytest.raises(ValueError, match="relative to the predicted noise"):
+        Guidance(scale=130.0, normalize=True)
+
+
+def test_half_precision_components_sample_and_score_in_float32(tiny_diffusion, brain_model):
+    """As on CUDA (float16 UNet and VAE, float32 brain model); bfloat16 runs on a CPU."""
+    unet, vae, scheduler = (copy.deepcopy(part) for part in tiny_diffusion)
+    pipe = BrainDiVEPipeline(unet.to(torch.bfloat16), scheduler, brain_model,
+                             vae=vae.to(torch.bfloat16),
+                             condition=torch.zeros(1, 1, 16, dtype=torch.bfloat16))  # fmt: skip
+    out = _run(pipe, ROI("A"), guidance=ROBUST_GUIDANCE)
+    assert out.images.dtype == torch.float32 and np.isfinite(out.scores).all()
+    assert out.to_uint8().shape == (2, 16, 16, 3)
 
 
 def test_the_gradient_reaches_the_latent(latent_pipeline):
