@@ -13,6 +13,16 @@ from brainenc.encoders import Encoder, load_encoder
 NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"
 
 
+def run_dir_parser(description: str) -> argparse.ArgumentParser:
+    """A parser for a script that works on a results folder: RUN_DIR, then the subject options."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="results folder with encoder_*/")
+    add_data_arguments(parser)
+    return parser
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that pick the subject: NSD by default, ``--world`` for the simulated one."""
     group = parser.add_argument_group("subject")

@@ -16,11 +16,10 @@ The in-silico world:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from _study import add_data_arguments, encoder_folders, load_data, load_fitted, reference
+from _study import encoder_folders, load_data, load_fitted, reference, run_dir_parser
 
 from brainenc.features import Backbone, extract_features
 from brainenc.maps import build_report, draw_standard_maps
@@ -30,11 +29,7 @@ MIN_CEILING = 0.1
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="results folder with encoder_*/")
-    add_data_arguments(parser)
+    parser = run_dir_parser(__doc__)
     parser.add_argument(
         "--encoder",
         action="append",

@@ -20,11 +20,10 @@ and <objective>.json, and rewrites RUN_DIR/report.html to show them.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from _study import add_data_arguments, encoder_folders, load_data, load_fitted
+from _study import encoder_folders, load_data, load_fitted, run_dir_parser
 
 from brainenc.encoders import BrainModel
 from brainenc.features import Backbone
@@ -37,11 +36,7 @@ STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="results folder with encoder_*/")
-    add_data_arguments(parser)
+    parser = run_dir_parser(__doc__)
     parser.add_argument(
         "--encoder", default=None, metavar="DIR", help="encoder folder (default: RUN_DIR's one)"
     )

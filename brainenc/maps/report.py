@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..files import write_atomically
-from .run_dir import SYNTHESIS, read_captions, read_summary, synthesis_setup
+from .run_dir import SYNTHESIS, read_summary, read_synthesis
 
 _TABLE_KEYS = ("backbones", "rois", "maps")  # summary keys shown as content, not as metadata
 _CSS = """
@@ -155,8 +155,7 @@ def _synthesis(summary: dict, run_dir: Path) -> str:
     for roi in order:
         grid, captions = folder / f"{roi}.png", folder / f"{roi}.json"
         image = _img(grid, f"images synthesized for {roi}") if grid.is_file() else ""
-        items = read_captions(captions) if captions.is_file() else []
-        setup = synthesis_setup(captions) if captions.is_file() else ""
+        items, setup = read_synthesis(captions) if captions.is_file() else ([], "")
         listed = "".join(f"<li>{escape(c)}</li>" for c in items)
         any_captions = any_captions or bool(items)
         figures.append(

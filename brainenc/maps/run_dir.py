@@ -98,17 +98,17 @@ def read_summary(run_dir: str | os.PathLike) -> dict:
     return _read_json(path)
 
 
-def read_captions(path: str | os.PathLike) -> list[str]:
-    """The captions in a ``synthesis/<roi>.json`` file (``{"captions": [str, ...]}``)."""
-    captions = _read_json(Path(path)).get("captions", [])
+def read_synthesis(path: str | os.PathLike) -> tuple[list[str], str]:
+    """A ``synthesis/<roi>.json`` file's captions (``{"captions": [str, ...]}``) and setup line."""
+    record = _read_json(Path(path))
+    captions = record.get("captions", [])
     if not isinstance(captions, list):
         raise ValueError(f"{path}: 'captions' must be a list of strings; got {captions!r}")
-    return [str(c) for c in captions]
+    return [str(c) for c in captions], _synthesis_setup(record)
 
 
-def synthesis_setup(path: str | os.PathLike) -> str:
-    """How the images of a ``synthesis/<name>.json`` file were made, in a line ("" if unsaid)."""
-    record = _read_json(Path(path))
+def _synthesis_setup(record: dict) -> str:
+    """How the images of a synthesis record were made, in a line ("" if it does not say)."""
     guidance = record.get("guidance")
     if not isinstance(guidance, dict) or not isinstance(guidance.get("scale"), int | float):
         return ""
