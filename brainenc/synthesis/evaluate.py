@@ -114,16 +114,19 @@ def compare_with_unguided(
                   "top20_mean_predicted": float(result.scores[top].mean())}  # fmt: skip
         if truth is not None:
             with torch.no_grad():
-                device = next(truth.parameters(), torch.empty(0)).device
-                true = objective(truth, result.images.to(device)).cpu().numpy()
+                true = objective(truth, result.images.to(_device(truth))).cpu().numpy()
             scores.update(true=true.tolist(), mean_true=float(true.mean()),
                           top20_mean_true=float(true[top].mean()))  # fmt: skip
         if classifier is not None:
-            device = next(classifier.parameters(), torch.empty(0)).device
-            labels, _ = zero_shot(result.images.to(device), classifier, list(classes))
+            labels, _ = zero_shot(result.images.to(_device(classifier)), classifier, list(classes))
             scores["category"] = [classes[k] for k in labels]
         summary[run], images[run] = scores, result.to_uint8()
     return summary, images
+
+
+def _device(module: torch.nn.Module) -> torch.device:
+    """Where a module's parameters live (the CPU when it has none)."""
+    return next(module.parameters(), torch.empty(0)).device
 
 
 def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image:

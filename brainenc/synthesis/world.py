@@ -42,6 +42,12 @@ def true_brain(subject: WorldSubject) -> BrainModel:
     return BrainModel(_Pixels(), subject, rois=subject.rois)
 
 
+@lru_cache(maxsize=2)
+def _subject_truth(subject: int) -> BrainModel:
+    """:func:`true_brain` of world subject ``subject``, built once per process (seconds each)."""
+    return true_brain(WorldSubject(subject))
+
+
 def world_brain_model(subject: int = 1, *, backbone: str = "world-clip", n_train: int = 2000,
                       progress: bool = True) -> BrainModel:  # fmt: skip
     """A linear encoder of a world subject on ``backbone`` features, as a :class:`BrainModel`."""
@@ -103,7 +109,7 @@ def synthesize_world(
     """
     objective = as_objective(objective)
     brain_model = brain_model or world_brain_model(subject, progress=progress)
-    truth = true_brain(WorldSubject(subject))
+    truth = _subject_truth(subject)
     summary, images = compare_with_unguided(
         world_pipeline(brain_model, device=device), objective, n_images=n_images, seed=seed,
         guidance=guidance, num_inference_steps=num_inference_steps,
