@@ -60,12 +60,13 @@ def add_world_commands(subparsers) -> None:
     sub = world.add_subparsers(dest="world_command", required=True)
     build = sub.add_parser(
         "build",
-        help="retrain the world's models and write their checkpoints (on 2 CPU cores: the "
-        "category oracle ~2 min, world-clip ~6 min, the diffusion prior ~70 min)",
+        help="retrain the world's models and write their checkpoints (on 2 free CPU cores: the "
+        "category oracle ~15 min, the judge ~15 min, world-clip ~6 min, the diffusion prior "
+        "~75 min)",
     )
     build.add_argument(
         "--only",
-        choices=("oracle", "world-clip", "world-prior"),
+        choices=("oracle", "judge", "world-clip", "world-prior"),
         action="append",
         default=None,
         help="build only this model (repeatable; default: all)",
@@ -104,27 +105,38 @@ def _synthesize(args: argparse.Namespace) -> int:
     )  # fmt: skip
     for run in ("guided", "unguided"):
         r = summary[run]
-        extra = (
-            f", preferred category {r['preferred_fraction']:.0%}"
-            if "preferred_fraction" in r
-            else ""
-        )
-        print(f"{run:>8}: mean predicted {r['mean_predicted']:.2f}, mean true {r['mean_true']:.2f}"
-              f"{extra}")  # fmt: skip
-    print(f"natural world images: true 90th percentile {summary['natural_true_p90']:.2f}")
+        low, high = r["mean_true_ci95"]
+        line = (f"{run:>8}: mean predicted {r['mean_predicted']:.2f}, mean true "
+                f"{r['mean_true']:.2f} (95% CI {low:.2f} to {high:.2f})")  # fmt: skip
+        for key, f in r["fractions"]["judge"].items():
+            label = summary["preferred"] if key == "preferred" else "none"
+            line += f", judged {label} {f['fraction']:.0%}"
+        print(line)
+    natural = f"natural world images: true 90th percentile {summary['natural_true_p90']:.2f}"
+    if summary["preferred"]:
+        natural += (f", median of {summary['preferred']} images "
+                    f"{summary['natural_true_median_preferred']:.2f}")  # fmt: skip
+    print(natural)
     print(f"grid and scores in {args.out}/")
     return 0
 
 
 def _build(args: argparse.Namespace) -> int:
+    from .data.world.judge import save_judge, train_judge
     from .data.world.oracle import save_oracle, train_oracle
     from .features.world_clip import save_world_clip, train_world_clip
 
-    only = set(args.only or ("oracle", "world-clip", "world-prior"))
+    only = set(args.only or ("oracle", "judge", "world-clip", "world-prior"))
     if "oracle" in only:
         model, record = train_oracle(seed=args.seed, progress=not args.quiet)
         path = save_oracle(model, record)
-        print(f"category oracle: held-out accuracy {record['heldout_accuracy']:.3f} -> {path}")
+        print(f"category oracle: held-out accuracy {record['heldout_accuracy']:.3f}, off-manifold "
+              f"evidence p99 {record['off_manifold_evidence_p99']:.3f} -> {path}")  # fmt: skip
+    if "judge" in only:
+        model, record = train_judge(seed=args.seed, progress=not args.quiet)
+        path = save_judge(model, record)
+        print(f"judge: held-out accuracy {record['world_accuracy']:.3f}, off-manifold 'none' "
+              f"{record['off_manifold_none']:.3f} -> {path}")  # fmt: skip
     if "world-clip" in only:
         model, tokenizer, record = train_world_clip(seed=args.seed, progress=not args.quiet)
         path = save_world_clip(model, tokenizer, record)

@@ -161,23 +161,29 @@ def _synthesize(data, encoder, rois, n_images, out: Path, quiet: bool, say) -> d
     """BrainDiVE for each ROI; returns the guided and unguided scores against the truth."""
     from .encoders import BrainModel
     from .maps.run_dir import SYNTHESIS
-    from .synthesis.world import synthesize_world
+    from .synthesis.world import synthesize_world, world_pipeline
 
     brain_model = BrainModel.from_encoder(Backbone.from_spec("world-clip"), encoder, data)
+    pipeline = world_pipeline(brain_model)
+    unguided = pipeline(None, n_images=n_images, guidance=None, progress=not quiet)
     results = {}
     for roi in rois:
         say(f"synthesizing {n_images} images for {roi} (BrainDiVE, world-clip encoder)…")
         summary = synthesize_world(roi, subject=data.meta["subject"], n_images=n_images,
-                                   brain_model=brain_model, out=out / SYNTHESIS,
+                                   pipeline=pipeline, unguided=unguided, out=out / SYNTHESIS,
                                    progress=not quiet)  # fmt: skip
         results[roi] = {
             run: {k: summary[run][k] for k in ("mean_true", "preferred_fraction")
                   if k in summary[run]}
             for run in ("guided", "unguided")
         }  # fmt: skip
-        results[roi]["natural_true_p90"] = summary["natural_true_p90"]
-        guided, unguided = results[roi]["guided"], results[roi]["unguided"]
+        for key in ("natural_true_p90", "natural_true_median_preferred"):
+            results[roi][key] = summary[key]
+        guided, unguided_scores = results[roi]["guided"], results[roi]["unguided"]
         say(f"  true {roi} activation: guided {guided['mean_true']:.2f}, unguided "
-            f"{unguided['mean_true']:.2f}, natural images' 90th percentile "
-            f"{summary['natural_true_p90']:.2f}")  # fmt: skip
+            f"{unguided_scores['mean_true']:.2f}; natural images: 90th percentile "
+            f"{summary['natural_true_p90']:.2f}, median {summary['preferred']} "
+            f"{summary['natural_true_median_preferred']:.2f}; judged {summary['preferred']}: "
+            f"guided {guided['preferred_fraction']:.0%}, unguided "
+            f"{unguided_scores['preferred_fraction']:.0%}")  # fmt: skip
     return results

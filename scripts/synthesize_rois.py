@@ -2,20 +2,24 @@
 
 For every objective, samples images guided by the gradient of the encoder's predicted ROI
 activation, and the same seeds unguided as the baseline, then scores both: the predicted
-activation, the top 20% by prediction, and (with a CLIP backbone) the zero-shot category among
-faces, bodies, places, words and food.
+activation, the top 20% by prediction, and (with --judge, a CLIP backbone other than the one
+the encoder reads: a judge never guides) the zero-shot category among faces, bodies, places,
+words and food. On the world, the world's independent judge names each image's category or
+"none".
 
 Real data (NSD; Stable Diffusion 2.1-base from the Hugging Face cache or a local folder):
 
     python scripts/synthesize_rois.py brainenc_results/fit_nsd_fsaverage_subj01 --subject 1 \\
-        --roi FFA-1 --roi PPA --contrast FFA-1 PPA --device cuda
+        --roi FFA-1 --roi PPA --contrast FFA-1 PPA --device cuda \\
+        --judge open_clip:ViT-L-14/laion2b_s32b_b82k
 
 The in-silico world (its own diffusion prior; also scored against the simulator's truth):
 
     python scripts/synthesize_rois.py brainenc_results/demo --world --roi FFA --roi PPA
 
-Writes RUN_DIR/synthesis/<objective>.png (guided images, then unguided ones, with their scores)
-and <objective>.json, and rewrites RUN_DIR/report.html to show them.
+Writes RUN_DIR/synthesis/<objective>.png (guided images, then unguided ones, with their scores),
+<objective>.json and every image (<objective>/<run>_<i>.png, <objective>/<run>.npy), and
+rewrites RUN_DIR/report.html to show them.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from brainenc.features import Backbone
 from brainenc.maps import build_report
 from brainenc.maps.run_dir import SYNTHESIS
 from brainenc.synthesis import ROI, BrainDiVEPipeline, Contrast, Guidance
-from brainenc.synthesis.evaluate import compare_with_unguided, comparison_grid, save_synthesis
+from brainenc.synthesis.evaluate import (
+    compare_with_unguided,
+    comparison_grid,
+    save_synthesis,
+    zero_shot_judge,
+)
 
 STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
 
@@ -70,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         "--brain-input-size", type=int, default=224,
         help="real data: resize images to this size for the encoder, as the paper (default 224)",
     )  # fmt: skip
+    parser.add_argument(
+        "--judge", default=None, metavar="SPEC",
+        help="real data: a CLIP backbone spec that names each image's category zero-shot; it "
+        "must differ from the encoder's backbone (default: no judge)",
+    )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="where to run (cpu, cuda)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -91,35 +105,38 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown ROI {', '.join(unknown)}; this subject has: "
                      + ", ".join(brain_model.rois))  # fmt: skip
 
+    judges = None
+    if args.judge and not args.world:
+        if args.judge == encoder.metadata_["backbone"]:
+            parser.error(f"--judge {args.judge} is the backbone the encoder reads; a judge must "
+                         "be a model that did not guide the images")  # fmt: skip
+        judges = {args.judge: zero_shot_judge(Backbone.from_spec(args.judge).to(args.device))}
+
     out = run_dir / SYNTHESIS
-    pipe = None
-    if not args.world:
+    if args.world:
+        from brainenc.synthesis.world import synthesize_world, world_guidance, world_pipeline
+
+        pipe = world_pipeline(brain_model, device=args.device)
+        guidance = world_guidance(args.guidance or "robust", args.scale)
+    else:
         pipe = BrainDiVEPipeline.from_pretrained(
             args.diffusion, brain_model, device=args.device, download=args.download
         )
-    if args.world:
-        from brainenc.synthesis.world import synthesize_world, world_guidance
-
-        guidance = world_guidance(args.guidance or "robust", args.scale)
-    else:
         guidance = Guidance.named(args.guidance or "paper", args.scale)
+    unguided = pipe(None, n_images=args.n, seed=args.seed, guidance=None,
+                    num_inference_steps=args.steps, progress=not args.quiet)  # fmt: skip
     for objective in objectives:
+        common = dict(n_images=args.n, seed=args.seed, guidance=guidance,
+                      num_inference_steps=args.steps, unguided=unguided,
+                      progress=not args.quiet)  # fmt: skip
         if args.world:
-            summary = synthesize_world(
-                objective, subject=args.subject, n_images=args.n, seed=args.seed,
-                guidance=guidance,
-                num_inference_steps=args.steps, brain_model=brain_model, out=out,
-                device=args.device, progress=not args.quiet,
-            )  # fmt: skip
+            summary = synthesize_world(objective, subject=args.subject, pipeline=pipe, out=out,
+                                       device=args.device, **common)  # fmt: skip
         else:
             summary, images = compare_with_unguided(
-                pipe, objective, n_images=args.n, seed=args.seed,
-                guidance=guidance,
-                num_inference_steps=args.steps, brain_input_size=args.brain_input_size,
-                classifier=backbone if hasattr(backbone, "embed_text") else None,
-                progress=not args.quiet,
-            )  # fmt: skip
-            save_synthesis(out, objective.name, comparison_grid(summary, images), summary)
+                pipe, objective, brain_input_size=args.brain_input_size, judges=judges, **common
+            )
+            save_synthesis(out, objective.name, comparison_grid(summary, images), summary, images)
         guided, unguided = summary["guided"], summary["unguided"]
         print(f"{objective.name}: mean predicted {guided['mean_predicted']:.2f} guided, "
               f"{unguided['mean_predicted']:.2f} unguided")  # fmt: skip

@@ -49,7 +49,7 @@ def test_demo_synthesizes_images_with_the_world_clip_encoder(tmp_path):
     summary = run_demo(out, backbones=("world-clip",), n_train=300, n_test=50,
                        synthesize=("PPA",), n_synthesized=2, quiet=True)  # fmt: skip
     ppa = summary["synthesis"]["PPA"]
-    assert set(ppa) == {"guided", "unguided", "natural_true_p90"}
+    assert set(ppa) == {"guided", "unguided", "natural_true_p90", "natural_true_median_preferred"}
     assert set(ppa["guided"]) == {"mean_true", "preferred_fraction"}
     assert json.loads((out / "synthesis" / "PPA.json").read_text())["n_images"] == 2
     html = (out / "report.html").read_text()

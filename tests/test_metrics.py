@@ -51,3 +51,24 @@ def test_noise_normalized_r2_algonauts_convention():
 def test_shape_mismatch_message():
     with pytest.raises(ValueError, match="same images"):
         metrics.pearson_r(np.zeros((4, 2)), np.zeros((5, 2)))
+
+
+def test_proportion_interval_is_wilsons():
+    low, high = metrics.proportion_interval(8, 10)
+    assert (round(low, 3), round(high, 3)) == (0.49, 0.943)  # Wilson (1927), 95%
+    assert (
+        metrics.proportion_interval(0, 64)[0] == 0.0 and metrics.proportion_interval(64, 64)[1] == 1
+    )
+    assert (
+        metrics.proportion_interval(32, 64, confidence=0.5)[1]
+        < metrics.proportion_interval(32, 64)[1]
+    )
+    with pytest.raises(ValueError, match="successes <= n"):
+        metrics.proportion_interval(5, 4)
+
+
+def test_mean_interval_is_students():
+    low, high = metrics.mean_interval([1.0, 2.0, 3.0, 4.0])
+    assert abs(low - 0.4457) < 1e-3 and abs(high - 4.5543) < 1e-3  # 2.5 ± t(3) · 1.291 / 2
+    with pytest.raises(ValueError, match="at least 2 finite"):
+        metrics.mean_interval([1.0, np.nan])

@@ -121,6 +121,9 @@ def _synthesis_setup(record: dict) -> str:
         how.append(f"{record['steps']} steps")
     n = record.get("n_images")
     rows = f"{n} guided images, then {n} unguided from the same seeds" if n else ""
+    judges = record.get("judges")
+    if rows and isinstance(judges, list) and judges:
+        rows += f", each labelled by the {judges[0]}"
     return "; ".join(how) + (f". {rows}" if rows else "")
 
 

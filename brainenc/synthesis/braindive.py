@@ -283,7 +283,7 @@ class BrainDiVEPipeline:
         width = width or self.unet.config.sample_size * factor
         shape = self.latent_shape(height, width)
         seeds = np.arange(seed, seed + n_images)
-        images, scores = [], []
+        images = []
         for start in range(0, n_images, batch_size):
             batch_seeds = seeds[start : start + batch_size]
             noise = torch.stack([
@@ -296,17 +296,29 @@ class BrainDiVEPipeline:
             z = self._sample(noise, objective if guidance else None, guidance, generators,
                              num_inference_steps, brain_input_size, progress, callback)  # fmt: skip
             with torch.no_grad():
-                image = self.decode(z)
-                images.append(image.float().cpu())
-                if objective is not None:
-                    scores.append(objective(self.brain_model, self._brain_input(
-                        image, brain_input_size)).cpu().numpy())  # fmt: skip
+                images.append(self.decode(z).float().cpu())
+        images = torch.cat(images)
         return SynthesisOutput(
-            images=torch.cat(images),
-            scores=np.concatenate(scores) if scores else np.full(n_images, np.nan),
+            images=images,
+            scores=self.score(objective, images, brain_input_size=brain_input_size)
+            if objective is not None
+            else np.full(n_images, np.nan),
             seeds=seeds,
             guidance=guidance if objective is not None else None,
         )
+
+    @torch.no_grad()
+    def score(
+        self, objective, images: torch.Tensor, *, brain_input_size: int | None = None,
+        batch_size: int = 64,
+    ) -> np.ndarray:  # fmt: skip
+        """The objective of float images (n, 3, H, W) in [0, 1] under the brain model, (n,)."""
+        objective = as_objective(objective)
+        return np.concatenate([
+            objective(self.brain_model, self._brain_input(
+                images[i : i + batch_size].to(self.device), brain_input_size)).float().cpu().numpy()
+            for i in range(0, len(images), batch_size)
+        ])  # fmt: skip
 
     def _brain_input(self, image: torch.Tensor, size: int | None) -> torch.Tensor:
         """Decoded images as the brain model takes them: its dtype, optionally resized."""

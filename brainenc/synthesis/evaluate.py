@@ -1,8 +1,15 @@
-"""Scoring and saving synthesized images: zero-shot category, true activation, image grids."""
+"""Scoring and saving synthesized images: judged category, true activation, image grids.
+
+A *judge* is any callable that names the class of each image: ``judge(images) -> list[str]`` for
+float images (n, 3, H, W) in [0, 1]. On the world the headline judge is the world's own
+independent classifier (:func:`brainenc.data.world.load_judge`), never the backbone that the
+guided encoder reads; :func:`zero_shot_judge` turns a CLIP backbone into a judge for real data.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,9 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 # BrainDiVE's five categories for zero-shot scoring, which are also the world's.
 from ..data.world.stimuli import CATEGORIES
 from ..files import write_atomically
-from .braindive import PAPER_GUIDANCE, Guidance
+from .braindive import PAPER_GUIDANCE, Guidance, SynthesisOutput
 
 RUNS = ("guided", "unguided")
+Judge = Callable[[torch.Tensor], list[str]]
 
 
 @torch.no_grad()
@@ -36,6 +44,19 @@ def zero_shot(images: torch.Tensor, backbone, classes: list[str], template="a ph
     return probs.argmax(1), probs
 
 
+def zero_shot_judge(backbone, classes=CATEGORIES) -> Judge:
+    """A judge that names each image's zero-shot class among ``classes`` with a CLIP backbone.
+
+    It has no "none" answer: every image gets one of ``classes``.
+    """
+
+    def judge(images: torch.Tensor) -> list[str]:
+        labels, _ = zero_shot(images.to(_device(backbone)), backbone, list(classes))
+        return [classes[k] for k in labels]
+
+    return judge
+
+
 def image_grid(images: np.ndarray, captions: list[str], *, columns: int = 8, scale: int = 2):
     """A PIL image of ``uint8`` images (n, H, W, 3) in a grid, each with its caption below."""
     n, h, w, _ = images.shape
@@ -53,9 +74,23 @@ def image_grid(images: np.ndarray, captions: list[str], *, columns: int = 8, sca
     return grid
 
 
-def save_synthesis(directory, name: str, grid: Image.Image, record: dict) -> tuple[Path, Path]:
-    """Write ``<name>.png`` (the grid) and ``<name>.json`` (scores) into ``directory``."""
+def save_synthesis(
+    directory, name: str, grid: Image.Image, record: dict,
+    images: dict[str, np.ndarray] | None = None,
+) -> tuple[Path, Path]:  # fmt: skip
+    """Write ``<name>.png`` (the grid) and ``<name>.json`` (scores) into ``directory``.
+
+    With ``images`` (run name → ``uint8`` array (n, H, W, 3)), also writes each run's batch as
+    ``<name>/<run>.npy`` and every image as ``<name>/<run>_<i>.png``, so that other tools can
+    score them.
+    """
     directory = Path(directory)
+    for run, batch in (images or {}).items():
+        folder = directory / name
+        write_atomically(folder / f"{run}.npy", lambda tmp, b=batch: np.save(tmp, b))
+        for i, image in enumerate(batch):
+            save = lambda tmp, im=image: Image.fromarray(im).save(tmp, format="PNG")  # noqa: E731
+            write_atomically(folder / f"{run}_{i:03d}.png", save)
     text = json.dumps(record, indent=1)
     return (
         write_atomically(directory / f"{name}.png", lambda tmp: grid.save(tmp, format="PNG")),
@@ -72,9 +107,9 @@ def compare_with_unguided(
     guidance: Guidance | float = PAPER_GUIDANCE,
     num_inference_steps: int = 50,
     brain_input_size: int | None = None,
-    classifier=None,
-    classes=CATEGORIES,
+    judges: dict[str, Judge] | None = None,
     truth=None,
+    unguided: SynthesisOutput | None = None,
     progress: bool = True,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Guided samples of ``objective`` and same-seed unguided ones, scored side by side.
@@ -85,41 +120,54 @@ def compare_with_unguided(
     objective : Objective
     guidance : Guidance or float
         The guided run's recipe (a number: the paper's rule at that scale).
-    classifier : CLIP backbone, optional
-        Labels each image with its zero-shot class among ``classes``.
+    judges : dict of str to callable, optional
+        Each names the class of every image (see the module docstring); the first is the
+        headline.
     truth : BrainModel, optional
         A second model to score the images with, e.g. a simulated subject's noiseless
         responses (reported as ``true``).
+    unguided : SynthesisOutput, optional
+        Unguided samples of the same ``n_images`` seeds from ``seed``, made once and shared by
+        several objectives (they do not depend on the objective); made here when not given.
 
     Returns
     -------
     summary : dict
         Per run (``"guided"``, ``"unguided"``): the predicted objective of each image, its mean
         and the mean over the top 20% by prediction (BrainDiVE's rerank); with ``truth`` the
-        same for the true objective; with ``classifier`` each image's class.
+        same for the true objective; with ``judges`` each image's class per judge
+        (``"judged"``).
     images : dict of uint8 arrays (n, H, W, 3), per run
     """
     guidance = Guidance.parse(guidance)
     summary = {"objective": objective.name, "n_images": n_images, "seed": seed,
                "guidance": asdict(guidance) if guidance else None,
-               "steps": num_inference_steps}  # fmt: skip
+               "steps": num_inference_steps, "judges": list(judges or ())}  # fmt: skip
+    if unguided is None:
+        unguided = pipe(None, n_images=n_images, seed=seed, guidance=None,
+                        num_inference_steps=num_inference_steps, progress=progress)  # fmt: skip
+    elif not np.array_equal(unguided.seeds, np.arange(seed, seed + n_images)):
+        raise ValueError(
+            f"the unguided samples have seeds {unguided.seeds.min()}..{unguided.seeds.max()}; "
+            f"they must be the guided run's {seed}..{seed + n_images - 1}"
+        )
+    guided = pipe(objective, n_images=n_images, seed=seed, guidance=guidance,
+                  num_inference_steps=num_inference_steps, brain_input_size=brain_input_size,
+                  progress=progress)  # fmt: skip
     images = {}
-    for run, recipe in zip(RUNS, (guidance, None), strict=True):
-        result = pipe(objective, n_images=n_images, seed=seed, guidance=recipe,
-                      num_inference_steps=num_inference_steps,
-                      brain_input_size=brain_input_size, progress=progress)  # fmt: skip
-        top = np.argsort(-result.scores)[: max(1, n_images // 5)]
-        scores = {"predicted": result.scores.tolist(),
-                  "mean_predicted": float(result.scores.mean()),
-                  "top20_mean_predicted": float(result.scores[top].mean())}  # fmt: skip
+    for run, result in zip(RUNS, (guided, unguided), strict=True):
+        predicted = result.scores if result is guided else pipe.score(
+            objective, result.images, brain_input_size=brain_input_size)  # fmt: skip
+        top = np.argsort(-predicted)[: max(1, n_images // 5)]
+        scores = {"predicted": predicted.tolist(), "mean_predicted": float(predicted.mean()),
+                  "top20_mean_predicted": float(predicted[top].mean())}  # fmt: skip
         if truth is not None:
             with torch.no_grad():
                 true = objective(truth, result.images.to(_device(truth))).cpu().numpy()
             scores.update(true=true.tolist(), mean_true=float(true.mean()),
                           top20_mean_true=float(true[top].mean()))  # fmt: skip
-        if classifier is not None:
-            labels, _ = zero_shot(result.images.to(_device(classifier)), classifier, list(classes))
-            scores["category"] = [classes[k] for k in labels]
+        if judges:
+            scores["judged"] = {name: list(judge(result.images)) for name, judge in judges.items()}
         summary[run], images[run] = scores, result.to_uint8()
     return summary, images
 
@@ -130,16 +178,18 @@ def _device(module: torch.nn.Module) -> torch.device:
 
 
 def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image:
-    """The guided row(s) then the unguided ones, each image captioned with its scores."""
+    """The guided row(s) then the unguided ones, each image captioned with its scores and the
+    headline judge's class."""
     captions = []
     for run in RUNS:
         scores = summary[run]
+        judged = next(iter(scores.get("judged", {}).values()), None)
         for i in range(len(images[run])):
-            lines = [f"{run[0]} pred {scores['predicted'][i]:.2f}"]
+            lines = [f"{run} pred {scores['predicted'][i]:.2f}"]
             if "true" in scores:
                 lines.append(f"true {scores['true'][i]:.2f}")
-            if "category" in scores:
-                lines.append(scores["category"][i])
+            if judged is not None:
+                lines.append(judged[i])
             captions.append("\n".join(lines))
     columns = min(8, len(images[RUNS[0]]))  # the unguided images start on a row of their own
     return image_grid(np.concatenate([images[run] for run in RUNS]), captions, columns=columns)

@@ -1,4 +1,11 @@
-"""BrainDiVE on the in-silico world, scored against the simulator's ground truth."""
+"""BrainDiVE on the in-silico world, scored against the simulator's ground truth.
+
+Every image is scored three ways: by the guiding encoder (``predicted``), by the simulator's
+noiseless responses (``true``) and by the world's independent judge, which shares nothing with
+the guide or the truth and may answer "none" (world-clip's zero-shot class is kept as a second
+column, never the headline). Activations are compared with natural world images: all of them and
+those of the region's preferred category.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +16,21 @@ import numpy as np
 import torch
 
 from ..data.images import to_tensor
-from ..data.world import CATEGORIES, WorldSubject, generate_stimuli, load_world
+from ..data.world import CATEGORIES, WorldSubject, generate_stimuli, load_judge, load_world
 from ..data.world.subjects import REGIONS
 from ..encoders import BrainModel, LinearEncoder
 from ..features import Backbone, extract_features
-from .braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance
-from .evaluate import RUNS, compare_with_unguided, comparison_grid, save_synthesis
-from .objectives import ROI, Objective, as_objective
+from ..metrics import mean_interval, proportion_interval
+from .braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance, SynthesisOutput
+from .evaluate import RUNS, compare_with_unguided, comparison_grid, save_synthesis, zero_shot_judge
+from .objectives import ROI, Contrast, Objective, as_objective
 from .world_prior import PRIOR_DIR
 
 PAPER_SCALE = 30.0  # the paper's rule suits the world prior at about this scale (not SD's 130)
-NATURAL_SEED = 7_000  # stream of the natural world images that calibrate "high" activations
+NATURAL_SEED = 15_000  # natural world images that calibrate "high" (no model trains on them)
 PREFERRED = {r.name: CATEGORIES[int(np.argmax(r.weights))] for r in REGIONS if any(r.weights)}
 """Each category region's preferred category, from the simulator's tuning."""
+HEADLINE_JUDGE = "judge"
 
 
 class _Pixels(torch.nn.Module):
@@ -32,9 +41,10 @@ class _Pixels(torch.nn.Module):
 
 
 @lru_cache(maxsize=1)
-def _natural_images() -> torch.Tensor:
-    """The 1000 natural world images that calibrate "high" activations (generated once)."""
-    return to_tensor(generate_stimuli(1000, NATURAL_SEED).images[:])
+def _natural_images() -> tuple[torch.Tensor, np.ndarray]:
+    """The 1000 natural world images that calibrate "high" activations, and their labels."""
+    stim = generate_stimuli(1000, NATURAL_SEED)
+    return to_tensor(stim.images[:]), stim.labels
 
 
 def true_brain(subject: WorldSubject) -> BrainModel:
@@ -83,6 +93,24 @@ def world_guidance(name: str = "robust", scale: float | None = None) -> Guidance
     return Guidance.named(name, scale)
 
 
+def world_judges(device: str = "cpu") -> dict:
+    """The judges of world images: the independent judge (headline), then world-clip zero-shot."""
+    judge = load_judge().to(device)
+    clip = Backbone.from_spec("world-clip").to(device)
+    return {
+        HEADLINE_JUDGE: lambda images: judge.classify(images.to(device))[0],
+        "world-clip": zero_shot_judge(clip, CATEGORIES),
+    }
+
+
+def preferred_category(objective: Objective) -> str | None:
+    """The category an objective should find: a region's (or a contrast's first region's)
+    preferred category; ``None`` for other objectives (a minimised one, a vertex)."""
+    if isinstance(objective, Contrast):
+        objective = objective.a
+    return PREFERRED.get(objective.name) if isinstance(objective, ROI) else None
+
+
 def synthesize_world(
     objective: Objective | str,
     *,
@@ -92,40 +120,76 @@ def synthesize_world(
     guidance: Guidance | float = ROBUST_GUIDANCE,
     num_inference_steps: int = 50,
     brain_model: BrainModel | None = None,
+    pipeline: BrainDiVEPipeline | None = None,
+    unguided: SynthesisOutput | None = None,
     out=None,
     device: str = "cpu",
     progress: bool = True,
 ) -> dict:
-    """Guided and same-seed unguided samples for ``objective``, scored three ways.
+    """Guided and same-seed unguided samples for ``objective``, scored against the truth.
 
     Each image gets its predicted objective (the encoder's), its *true* objective (the
-    simulator's noiseless responses) and its world-clip zero-shot category. The summary gives
-    the fraction of guided images in the region's preferred category, their mean true
-    activation against the 90th percentile over 1000 natural world images, the top 20% by
-    predicted activation (the paper's rerank), and the unguided baseline beside each. The
-    default guidance is :data:`~brainenc.synthesis.ROBUST_GUIDANCE`; a number is the paper's
-    rule at that scale (about :data:`PAPER_SCALE` suits the world prior).
-    With ``out``, writes ``<name>.png`` (guided row(s), then unguided) and ``<name>.json``.
+    simulator's noiseless responses) and its class by each of :func:`world_judges`. Per run, the
+    summary gives the mean true objective with its 95% interval and, per judge, the fraction of
+    images of the objective's preferred category and the fraction judged "none", with 95% Wilson
+    intervals. Beside them: the true objective's 90th percentile over 1000 natural world images
+    (``natural_true_p90``) and its median over those of the preferred category
+    (``natural_true_median_preferred``). The default guidance is
+    :data:`~brainenc.synthesis.ROBUST_GUIDANCE`; a number is the paper's rule at that scale
+    (about :data:`PAPER_SCALE` suits the world prior).
+
+    Parameters
+    ----------
+    brain_model : BrainModel, optional
+        The guide; by default a linear world-clip encoder of ``subject``
+        (:func:`world_brain_model`).
+    pipeline : BrainDiVEPipeline, optional
+        A pipeline to reuse across objectives (its brain model is the guide); built with
+        :func:`world_pipeline` when not given.
+    unguided : SynthesisOutput, optional
+        Unguided samples of the same seeds, to share across objectives.
+    out : path, optional
+        Writes ``<name>.png`` (guided row(s), then unguided), ``<name>.json`` and every image
+        (``<name>/<run>_<i>.png``, ``<name>/<run>.npy``).
     """
     objective = as_objective(objective)
-    brain_model = brain_model or world_brain_model(subject, progress=progress)
+    if pipeline is None:
+        pipeline = world_pipeline(brain_model or world_brain_model(subject, progress=progress),
+                                  device=device)  # fmt: skip
     truth = _subject_truth(subject)
     summary, images = compare_with_unguided(
-        world_pipeline(brain_model, device=device), objective, n_images=n_images, seed=seed,
-        guidance=guidance, num_inference_steps=num_inference_steps,
-        classifier=Backbone.from_spec("world-clip"), classes=CATEGORIES,
-        truth=truth, progress=progress,
+        pipeline, objective, n_images=n_images, seed=seed, guidance=guidance,
+        num_inference_steps=num_inference_steps, judges=world_judges(device), truth=truth,
+        unguided=unguided, progress=progress,
     )  # fmt: skip
+    natural, labels = _natural_images()
     with torch.no_grad():
-        natural_true = objective(truth, _natural_images()).numpy()
-    summary.update(subject=subject, natural_true_p90=float(np.percentile(natural_true, 90)),
+        natural_true = objective(truth, natural).numpy()
+    preferred = preferred_category(objective)
+    summary.update(subject=subject, preferred=preferred,
+                   natural_true_p90=float(np.percentile(natural_true, 90)),
                    natural_true_mean=float(natural_true.mean()))  # fmt: skip
-    preferred = PREFERRED.get(objective.name) if isinstance(objective, ROI) else None
     if preferred is not None:
-        for run in RUNS:
-            summary[run]["preferred_fraction"] = float(
-                np.mean(np.array(summary[run]["category"]) == preferred)
-            )
+        of_preferred = natural_true[labels == CATEGORIES.index(preferred)]
+        summary["natural_true_median_preferred"] = float(np.median(of_preferred))
+    for run in RUNS:
+        _add_intervals(summary[run], preferred)
     if out is not None:
-        save_synthesis(out, objective.name, comparison_grid(summary, images), summary)
+        save_synthesis(out, objective.name, comparison_grid(summary, images), summary, images)
     return summary
+
+
+def _add_intervals(scores: dict, preferred: str | None) -> None:
+    """Add to one run's scores the 95% interval of the mean true objective and, per judge, the
+    fractions of the preferred category and of "none" with their 95% intervals."""
+    scores["mean_true_ci95"] = mean_interval(scores["true"])
+    classes = {"none": "none"} if preferred is None else {"preferred": preferred, "none": "none"}
+    scores["fractions"] = {}
+    for name, labels in scores.get("judged", {}).items():
+        counts = {key: int(np.sum(np.array(labels) == c)) for key, c in classes.items()}
+        scores["fractions"][name] = {
+            key: {"fraction": k / len(labels), "ci95": proportion_interval(k, len(labels))}
+            for key, k in counts.items()
+        }
+    if preferred is not None and HEADLINE_JUDGE in scores["fractions"]:
+        scores["preferred_fraction"] = scores["fractions"][HEADLINE_JUDGE]["preferred"]["fraction"]

@@ -39,7 +39,13 @@ def run_dir(tmp_path):
     (run / "maps" / "nnr2.html").write_text("<html></html>")
     _png(run / "synthesis" / "FFA.png", (60, 180, 60))
     guidance = {"scale": 0.5, "normalize": True, "augment": True}
-    ffa = {"captions": ["a face <smiling>"], "guidance": guidance, "steps": 50, "n_images": 8}
+    ffa = {
+        "captions": ["a face <smiling>"],
+        "guidance": guidance,
+        "steps": 50,
+        "n_images": 8,
+        "judges": ["judge", "world-clip"],
+    }
     (run / "synthesis" / "FFA.json").write_text(json.dumps(ffa))
     (run / "synthesis" / "VWFA.json").write_text(json.dumps({"captions": ["a word on a sign"]}))
     summary = {
@@ -85,7 +91,8 @@ def test_the_page_embeds_the_table_maps_synthesis_and_metadata(run_dir):
     assert html.index(">FFA<") < html.index(">VWFA<")  # synthesis in ROI order
     setup = (
         "guidance scale 0.5; gradient normalized to the predicted noise; scored on shifted, "
-        "mirrored copies; 50 steps. 8 guided images, then 8 unguided from the same seeds"
+        "mirrored copies; 50 steps. 8 guided images, then 8 unguided from the same seeds, each "
+        "labelled by the judge"
     )
     assert html.count("<small>") == 1 and f"<small>{setup}</small>" in html  # FFA's only
     assert '<a href="maps/nnr2.html">' in html

@@ -12,7 +12,7 @@ from brainenc.data.images import to_tensor
 from brainenc.data.world import CATEGORIES, generate_stimuli
 from brainenc.features import Backbone
 from brainenc.features.world_clip import CHECKPOINT
-from brainenc.synthesis.evaluate import image_grid, save_synthesis, zero_shot
+from brainenc.synthesis.evaluate import image_grid, save_synthesis, zero_shot, zero_shot_judge
 
 
 def test_grid_layout_and_saved_files(tmp_path):
@@ -22,6 +22,16 @@ def test_grid_layout_and_saved_files(tmp_path):
     png, js = save_synthesis(tmp_path / "syn", "FFA", grid, {"a": 1})
     assert Image.open(png).size == grid.size and json.loads(js.read_text()) == {"a": 1}
     assert sorted(p.name for p in (tmp_path / "syn").iterdir()) == ["FFA.json", "FFA.png"]
+    save_synthesis(
+        tmp_path / "syn", "PPA", grid, {}, {"guided": images[:3], "unguided": images[3:5]}
+    )
+    files = sorted(p.name for p in (tmp_path / "syn" / "PPA").iterdir())
+    assert files == ["guided.npy", "guided_000.png", "guided_001.png", "guided_002.png",
+                     "unguided.npy", "unguided_000.png", "unguided_001.png"]  # fmt: skip
+    np.testing.assert_array_equal(np.load(tmp_path / "syn" / "PPA" / "guided.npy"), images[:3])
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "syn" / "PPA" / "unguided_001.png")), images[4]
+    )
 
 
 @pytest.mark.skipif(not CHECKPOINT.exists(), reason="world-clip checkpoint not built")
@@ -32,3 +42,5 @@ def test_zero_shot_on_world_images():
     assert probs.shape == (100, 5)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     assert np.mean(labels == stim.labels) >= 0.9
+    judged = zero_shot_judge(Backbone.from_spec("world-clip"))(to_tensor(stim.images[:]))
+    assert judged == [CATEGORIES[k] for k in labels]

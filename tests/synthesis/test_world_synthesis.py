@@ -6,14 +6,17 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from brainenc.cli import build_parser
+from brainenc.data.world import CATEGORIES, JUDGE_CLASSES
 from brainenc.synthesis import ROBUST_GUIDANCE, ROI, Guidance
 from brainenc.synthesis.world import (
     PREFERRED,
     synthesize_world,
     world_brain_model,
     world_guidance,
+    world_pipeline,
 )
 from brainenc.synthesis.world_prior import PRIOR_DIR
 
@@ -32,10 +35,41 @@ def test_world_synthesis_scores_guided_against_unguided(tmp_path):
     guided, unguided = summary["guided"], summary["unguided"]
     assert guided["mean_predicted"] > unguided["mean_predicted"]
     assert len(guided["true"]) == 2 and np.isfinite(guided["true"]).all()
-    assert set(guided["category"]) <= {"face", "body", "place", "word", "food"}
+    assert set(guided["judged"]["judge"]) <= set(JUDGE_CLASSES)
+    assert set(guided["judged"]["world-clip"]) <= set(CATEGORIES)
+    assert summary["preferred"] == "place" and summary["judges"] == ["judge", "world-clip"]
+    for run in (guided, unguided):
+        fraction = run["fractions"]["judge"]["preferred"]
+        assert run["preferred_fraction"] == fraction["fraction"]
+        assert fraction["ci95"][0] <= fraction["fraction"] <= fraction["ci95"][1]
+        low, high = run["mean_true_ci95"]
+        assert low <= run["mean_true"] <= high
     saved = json.loads((tmp_path / "PPA.json").read_text())
     assert saved["natural_true_p90"] == summary["natural_true_p90"]
+    assert np.isfinite(saved["natural_true_median_preferred"])
     assert (tmp_path / "PPA.png").stat().st_size > 1000
+    batch = np.load(tmp_path / "PPA" / "guided.npy")
+    assert batch.shape == (2, 64, 64, 3) and batch.dtype == np.uint8
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "PPA" / "unguided_001.png")),
+                                  np.load(tmp_path / "PPA" / "unguided.npy")[1])  # fmt: skip
+
+
+@pytest.mark.skipif(not (PRIOR_DIR / "unet").is_dir(), reason="world diffusion prior not built")
+def test_shared_pipeline_and_unguided_samples_give_the_same_scores():
+    model = world_brain_model(1, n_train=300, progress=False)
+    pipeline = world_pipeline(model)
+    unguided = pipeline(None, n_images=2, seed=5, guidance=None, num_inference_steps=4,
+                        progress=False)  # fmt: skip
+    shared = synthesize_world(-ROI("FFA"), n_images=2, seed=5, num_inference_steps=4,
+                              pipeline=pipeline, unguided=unguided, progress=False)  # fmt: skip
+    alone = synthesize_world(-ROI("FFA"), n_images=2, seed=5, num_inference_steps=4,
+                             brain_model=model, progress=False)  # fmt: skip
+    for run in ("guided", "unguided"):
+        np.testing.assert_allclose(shared[run]["true"], alone[run]["true"], atol=1e-5)
+    assert shared["preferred"] is None and "preferred" not in shared["guided"]["fractions"]["judge"]
+    with pytest.raises(ValueError, match=r"seeds 5\.\.6; they must be the guided run.s 0\.\.1"):
+        synthesize_world("FFA", n_images=2, seed=0, num_inference_steps=4, pipeline=pipeline,
+                         unguided=unguided, progress=False)  # fmt: skip
 
 
 def test_synthesize_command_arguments():

@@ -2,15 +2,19 @@
 
 Every vertex computes one formula, a differentiable function of the image::
 
-    raw_v(image)    = w_v · c(image) + gamma_v · z_v(drive_v(image) ** n_v)
+    raw_v(image)    = w_v · c(image) + gamma_v · sat(z_v(drive_v(image) ** n_v))
     signal_v(image) = ncsnr_v · (raw_v - mean_v) / std_v
 
-- ``c`` is the category evidence of the world's oracle network (its 5 logits for face, body,
-  place, word and food through a softplus, which keeps them graded within a category and near
-  zero outside it, then standardised; :mod:`.oracle`).
+- ``c`` is the category evidence of the world's oracle network (one sigmoid per category for
+  face, body, place, word and food: bounded in [0, 1], near 1 only for images that hold the
+  category and near 0 for off-manifold images; standardised; :mod:`.oracle`). Because it is
+  bounded, no image drives a category region much beyond its best natural exemplar.
 - ``drive_v`` is local contrast energy (luminance band-pass energy at two scales) pooled by the
   vertex's Gaussian population receptive field (pRF), raised to a compressive exponent ``n_v``
-  (compressive spatial summation, Kay et al. 2013).
+  (compressive spatial summation, Kay et al. 2013); its z-score saturates at ±3 SD of the world
+  images (``sat(z) = 3 tanh(z / 3)``, contrast gain control), so noise and gratings drive early
+  areas strongly, as they should, but cannot push the weak low-level term of a category region
+  past what its category does.
 - ``mean_v`` / ``std_v`` standardise ``raw_v`` over a fixed reference set of world images, so a
   vertex's signal has standard deviation ``ncsnr_v`` on world images, in units of the standard
   deviation of single-trial noise (NSD's noise-ceiling SNR convention).
@@ -41,6 +45,8 @@ from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 VISUAL_FIELD_DEG = 8.4  # NSD images subtend 8.4 degrees
 ENERGY_GRID = 32  # contrast energy is pooled on a 32 x 32 grid of the image
 REFERENCE_SEED, N_REFERENCE = 9_000, 1_000
+DRIVE_SATURATION = 3.0  # the low-level drive's z-score saturates at ± this many SD
+EVIDENCE_POWER = 1.0  # category evidence is sharpened to this power: only confident evidence counts
 
 
 @dataclass(frozen=True)
@@ -203,8 +209,8 @@ class WorldSubject(nn.Module):
             self.register_buffer(name, zeros.clone())
         for name in ("drive_std", "raw_std"):
             self.register_buffer(name, ones.clone())
-        self.register_buffer("logit_mean", torch.zeros(len(CATEGORIES)))
-        self.register_buffer("logit_std", torch.ones(len(CATEGORIES)))
+        self.register_buffer("evidence_mean", torch.zeros(len(CATEGORIES)))
+        self.register_buffer("evidence_std", torch.ones(len(CATEGORIES)))
         self._standardize()
 
     # ------------------------------------------------------------------ anatomy
@@ -274,10 +280,12 @@ class WorldSubject(nn.Module):
         return F.avg_pool2d(energy, IMAGE_SIZE // ENERGY_GRID).flatten(1) * 100.0
 
     def _raw(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits = (F.softplus(load_oracle()(images)) - self.logit_mean) / self.logit_std
+        evidence = load_oracle().evidence(images) ** EVIDENCE_POWER
+        evidence = (evidence - self.evidence_mean) / self.evidence_std
         drive = (self.contrast_energy(images) @ self.prf_weights.T + 1e-4) ** self.exponent
-        zdrive = (drive - self.drive_mean) / self.drive_std
-        return logits @ self.weights.T + self.lowlevel * zdrive, logits, drive
+        zdrive = DRIVE_SATURATION * torch.tanh((drive - self.drive_mean) / self.drive_std
+                                               / DRIVE_SATURATION)  # fmt: skip
+        return evidence @ self.weights.T + self.lowlevel * zdrive, evidence, drive
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Noiseless responses (n, 20484) to float images (n, 3, H, W) in [0, 1]; differentiable."""
@@ -301,9 +309,9 @@ class WorldSubject(nn.Module):
     @torch.no_grad()
     def _standardize(self):
         reference = to_tensor(generate_stimuli(N_REFERENCE, REFERENCE_SEED).images[:])
-        logits = F.softplus(load_oracle()(reference))
-        self.logit_mean.copy_(logits.mean(0))
-        self.logit_std.copy_(logits.std(0))
+        evidence = load_oracle().evidence(reference) ** EVIDENCE_POWER
+        self.evidence_mean.copy_(evidence.mean(0))
+        self.evidence_std.copy_(evidence.std(0))
         _, _, drive = self._raw(reference)
         self.drive_mean.copy_(drive.mean(0))
         self.drive_std.copy_(drive.std(0).clamp_min(1e-6))

@@ -1,0 +1,123 @@
+"""The world's truth cannot be gamed: off-manifold probes, the oracle's bounded evidence and the
+independent judge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from brainenc.data.images import to_tensor
+from brainenc.data.world import (
+    CATEGORIES,
+    JUDGE_CLASSES,
+    PROBE_KINDS,
+    generate_stimuli,
+    load_judge,
+    load_oracle,
+    off_manifold_images,
+)
+from brainenc.data.world.battery import CATEGORY_ROIS, run_battery
+from brainenc.data.world.judge import EVAL_SEED, _blur, judge_accuracy, judge_batch
+from brainenc.data.world.oracle import off_manifold_evidence, training_batch
+
+
+def test_probes_are_deterministic_and_cycle_their_kinds():
+    images, kinds = off_manifold_images(20, seed=4)
+    later, later_kinds = off_manifold_images(5, seed=4, start=15)
+    np.testing.assert_array_equal(images[15:], later)
+    assert kinds == list(PROBE_KINDS) * 2 and later_kinds == kinds[15:]
+    assert images.shape == (20, 64, 64, 3) and images.dtype == np.uint8
+    assert not np.array_equal(off_manifold_images(5, seed=5)[0], images[:5])
+    only, names = off_manifold_images(4, seed=4, kinds=("field", "stripes"))
+    assert names == ["field", "stripes"] * 2
+    field = only[0].astype(float)
+    assert field.std(axis=(0, 1)).max() < 8  # a uniform colour plus the sensor noise
+    with pytest.raises(ValueError, match="unknown probe kinds"):
+        off_manifold_images(2, kinds=("plaid",))
+
+
+def test_shuffled_probes_come_from_every_category():
+    images, kinds = off_manifold_images(50, seed=0)
+    shuffled = images[[i for i, k in enumerate(kinds) if k == "shuffled"]].astype(float)
+    sources = generate_stimuli(5, seed=50_000)  # probe i shuffles image i // 10 of this stream
+    assert sorted(sources.labels) == list(range(len(CATEGORIES)))
+    np.testing.assert_allclose(shuffled.mean((1, 2)), sources.images[:].mean((1, 2)), atol=1.0)
+    assert not np.allclose(shuffled, sources.images[:], atol=30)  # but the patches moved
+
+
+def test_training_batches_mix_exemplars_and_negatives():
+    images, targets = training_batch(0, 30, seed=123)
+    assert images.shape == (30, 3, 64, 64) and targets.shape == (30, 5)
+    assert (targets[:20].sum(1) == 1).all() and (targets[20:] == 0).all()
+    images, labels = judge_batch(0, 64, seed=123)
+    none = JUDGE_CLASSES.index("none")
+    assert (labels[48:] == none).all() and (labels[:48] != none).sum() >= 30
+
+
+def test_oracle_evidence_is_bounded_and_near_zero_off_the_manifold():
+    oracle = load_oracle()
+    stim = generate_stimuli(200, seed=31)
+    with torch.no_grad():
+        evidence = oracle.evidence(to_tensor(stim.images[:])).numpy()
+    assert evidence.min() >= 0 and evidence.max() <= 1
+    own = evidence[np.arange(200), stim.labels]
+    assert np.median(own) > 0.9
+    assert off_manifold_evidence(oracle, n=300) < 0.5
+
+
+def test_oracle_resists_small_gradient_attacks():
+    """Ascending a category's evidence from uniform fields within L∞ 8/255 barely moves it."""
+    oracle = load_oracle()
+    images = torch.tensor(off_manifold_images(20, seed=8, kinds=("field",))[0]).permute(0, 3, 1, 2)
+    images = images.float() / 255
+    delta = torch.zeros_like(images, requires_grad=True)
+    for _ in range(10):
+        evidence = oracle.evidence(images + delta)[:, CATEGORIES.index("face")].sum()
+        (grad,) = torch.autograd.grad(evidence, delta)
+        with torch.no_grad():
+            delta += 2 / 255 * grad.sign()
+            delta.clamp_(-8 / 255, 8 / 255)
+    with torch.no_grad():
+        attacked = oracle.evidence((images + delta).clamp(0, 1))[:, 0]
+    assert float(attacked.max()) < 0.5
+
+
+@pytest.mark.parametrize("subject", [1, 2, 3])
+def test_no_probe_drives_a_category_region_above_its_natural_p90(subject):
+    result = run_battery(subject, n_probes=300, n_natural=500)
+    above = result.above_p90()
+    offenders = [
+        f"{roi}: {kind} {value:.2f} > p90 {p90:.2f}"
+        for roi, kind, value, p90 in result.worst()
+        if value > p90
+    ]
+    assert not above.any(), "; ".join(offenders)
+    assert result.rois == CATEGORY_ROIS and result.probes.shape == (300, len(CATEGORY_ROIS))
+
+
+def test_judge_is_accurate_and_says_none_off_the_manifold():
+    scores = judge_accuracy(load_judge(), n=300)
+    assert scores["world_accuracy"] >= 0.95
+    assert scores["world_blurred_accuracy"] >= 0.9 and scores["world_noised_accuracy"] >= 0.9
+    assert scores["off_manifold_none"] >= 0.95
+
+
+def test_judge_calls_unrecognisable_images_none():
+    judge = load_judge()
+    world = to_tensor(generate_stimuli(50, seed=EVAL_SEED + 1).images[:])
+    labels, probs = judge.classify(_blur(world, torch.full((50,), 6.0)))
+    assert probs.shape == (50, len(JUDGE_CLASSES))
+    assert np.mean(np.array(labels) == "none") >= 0.7
+
+
+def test_oracle_and_judge_train_reproducibly_from_scratch():
+    from brainenc.data.world import train_judge, train_oracle
+
+    oracle_a, record = train_oracle(steps=2, batch_size=12, progress=False)
+    oracle_b, _ = train_oracle(steps=2, batch_size=12, progress=False)
+    for a, b in zip(oracle_a.parameters(), oracle_b.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert 0 <= record["heldout_accuracy"] <= 1 and 0 <= record["off_manifold_evidence_p99"] <= 1
+    judge, record = train_judge(steps=2, batch_size=16, progress=False)
+    assert not judge.training and set(record) >= {"world_accuracy", "off_manifold_none"}
