@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..files import inside
 from .manifest import FileSpec, LockFile, Manifest, default_data_dir
 
 _CHUNK = 1 << 20
@@ -104,7 +105,8 @@ class DownloadReport:
 
 def dataset_root(manifest: Manifest, data_dir=None) -> Path:
     """Local root of a dataset: ``<data_dir>/<manifest name>``."""
-    return Path(data_dir or default_data_dir()).expanduser() / manifest.name
+    data_dir = Path(data_dir or default_data_dir()).expanduser()
+    return inside(data_dir, manifest.name, f"dataset name in {manifest.source}")
 
 
 def plan_download(
@@ -149,7 +151,7 @@ def plan_download(
     specs = manifest.files(subject, space, sessions, include=include, exclude=exclude)
     files = []
     for spec in specs:
-        dest = root / spec.relpath
+        dest = inside(root, spec.relpath, f"{spec.key!r} file path in {manifest.source}")
         files.append(
             PlannedFile(spec, base + spec.relpath, dest, _status(spec, dest, lock, verify))
         )

@@ -384,7 +384,7 @@ def prepare_nsd(
     )
 
     def path(key, **fields):
-        return root / manifest.path(key, space, subject=subject, **fields)
+        return manifest.local_path(root, key, space, subject=subject, **fields)
 
     betas = _betas_files(root, manifest, subject, space, sessions)
     design_path = path("expdesign")
@@ -495,7 +495,7 @@ def load_nsd(
     path = prepare_nsd(root, subject, space, sessions, **prepare_kwargs)
     ids = store_array(path, "image_ids")
     if images is None:
-        stim = root / Manifest.load("nsd").path("stimuli")
+        stim = Manifest.load("nsd").local_path(root, "stimuli")
         if not stim.exists():
             raise FileNotFoundError(
                 f"the NSD stimuli {stim} are missing; download them with `brainenc data download "
@@ -513,12 +513,12 @@ def _betas_files(root, manifest, subject, space, sessions) -> dict[int, list[Pat
     for s in sessions:
         if space == "fsaverage":
             files = [
-                root / manifest.path("betas", space, subject=subject, session=s, hemi=h)
+                manifest.local_path(root, "betas", space, subject=subject, session=s, hemi=h)
                 for h in HEMIS
             ]
         else:
-            h5 = root / manifest.path("betas", space, subject=subject, session=s)
-            nii = root / manifest.path("betas_nifti", space, subject=subject, session=s)
+            h5 = manifest.local_path(root, "betas", space, subject=subject, session=s)
+            nii = manifest.local_path(root, "betas_nifti", space, subject=subject, session=s)
             files = [h5 if h5.exists() or not nii.exists() else nii]
         missing += [f for f in files if not f.exists()]
         out[s] = files
@@ -565,7 +565,7 @@ class _SurfaceSource:
         self.parts = list(range(2))
 
     def _p(self, key, **fields):
-        return self.root / self.manifest.path(key, "fsaverage", subject=self.subject, **fields)
+        return self.manifest.local_path(self.root, key, "fsaverage", subject=self.subject, **fields)
 
     def space(self) -> Space:
         if self.keep[0] is None:
@@ -613,7 +613,7 @@ class _SurfaceSource:
         return add_combined_rois(rois)
 
     def _ctab(self, label):
-        return self.root / self.manifest.path("ctab", subject=self.subject, label=label)
+        return self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
 
     def ncsnr(self):
         files = [self._p("ncsnr", hemi=h) for h in HEMIS]
@@ -643,7 +643,9 @@ class _VolumeSource:
         self.parts = [0]
 
     def _p(self, key, **fields):
-        return self.root / self.manifest.path(key, "func1pt8mm", subject=self.subject, **fields)
+        return self.manifest.local_path(
+            self.root, key, "func1pt8mm", subject=self.subject, **fields
+        )
 
     def _volume(self, path) -> np.ndarray:
         import nibabel as nib
@@ -699,7 +701,7 @@ class _VolumeSource:
             if label == "nsdgeneral" and not path.exists():
                 continue
             names = _BUILTIN_CTABS.get(label) or read_ctab(
-                self.root / self.manifest.path("ctab", subject=self.subject, label=label)
+                self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
             )
             values = self._volume(path).ravel()[self.flat]
             rois.update(label_masks(values, names, group=label if len(names) > 1 else None))
@@ -714,7 +716,7 @@ class _VolumeSource:
 
 def nsd_file(root, key: str, space: str | None = None, **fields) -> Path:
     """Absolute path of one NSD file from the manifest (e.g. ``nsd_file(root, "stimuli")``)."""
-    return Path(root) / Manifest.load("nsd").path(key, space, **fields)
+    return Manifest.load("nsd").local_path(root, key, space, **fields)
 
 
 __all__ = [
