@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
+class UsageError(ValueError):
+    """A command-line argument is invalid; the ``brainenc`` command exits with status 2."""
+
+
 def as_float_array(x, name: str, ndim: int | tuple[int, ...] = 2) -> np.ndarray:
     """Return ``x`` as a float32/float64 numpy array of the given rank, or raise ``ValueError``."""
     if hasattr(x, "detach"):

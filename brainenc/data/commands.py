@@ -88,7 +88,9 @@ def _prepare(args) -> int:
     from .nsd import prepare_nsd
 
     if args.subject is None:
-        raise SystemExit("brainenc data prepare nsd: --subject is required")
+        from ..validation import UsageError
+
+        raise UsageError("brainenc data prepare nsd needs --subject (1-8)")
     root = Path(args.data_dir or default_data_dir()).expanduser() / "nsd"
     path = prepare_nsd(
         root,
