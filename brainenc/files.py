@@ -70,4 +70,3 @@ def inside(
             "the folder are allowed"
         )
     return path
-

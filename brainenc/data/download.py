@@ -496,10 +496,11 @@ def _transfer(url, part: Path, session, limits: _Limits, progress):
         if failures > limits.retries:
             kept = part.stat().st_size if part.exists() else 0
             raise DownloadError(
-                f"{url}: gave up after {failures} attempts (last: {why}). The server is too slow "
-                f"or not answering: try again later (the next run resumes from byte {kept}"
-                f"{f', kept in {part}' if kept else ''}), use --base-url for a mirror, or allow "
-                "more with download(timeout=..., min_rate=..., retries=...)"
+                f"{url}: gave up, the transfer broke off {failures} times (last: {why}). The "
+                "server is too slow or not answering: try again later (the next run resumes "
+                f"from byte {kept}{f', kept in {part}' if kept else ''}), use --base-url for a "
+                "mirror, or allow more with --timeout / --min-rate (download(timeout=..., "
+                "min_rate=..., retries=...))"
             )
         time.sleep(min(0.1 * 2**failures, 2.0))
 

@@ -41,7 +41,7 @@ def test_gives_up_within_its_deadline_naming_the_file(request, tmp_path, server)
     error, elapsed = _download_in_thread(url, tmp_path)
     assert isinstance(error, DownloadError), repr(error)
     message = str(error)
-    assert f"{url}big.bin: gave up after 2 attempts" in message
+    assert f"{url}big.bin: gave up, the transfer broke off 2 times" in message
     assert "try again later" in message and "--base-url" in message
     expected = "no data for 0.5 s" if server == "black_hole" else "bytes/s over"
     assert expected in message
