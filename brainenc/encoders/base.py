@@ -26,6 +26,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 from sklearn.exceptions import NotFittedError
 
+from ..files import file_lock
 from ..metrics import pearson_r, r2_score
 from ..validation import check_pair
 
@@ -115,8 +116,9 @@ class Encoder(abc.ABC):
         Parameters
         ----------
         directory : path-like
-            Created (its parent must exist). An existing encoder directory is replaced; any
-            other non-empty directory is left alone and raises ``FileExistsError``.
+            Created, with its parents. An existing encoder directory is replaced; a file or any
+            other non-empty directory is left alone and raises ``FileExistsError``. Processes
+            saving to the same directory take turns (a lock file ``.<name>.lock`` beside it).
         metadata : dict, optional
             JSON-friendly provenance written into ``config.json`` (backbone spec, dataset, split…)
             and given back as ``metadata_`` by :meth:`load`.
@@ -125,10 +127,18 @@ class Encoder(abc.ABC):
         -------
         Path of the directory.
         """
-        from .. import __version__
-
         self._check_fitted()
         directory = Path(directory).expanduser()
+        with file_lock(directory, "encoder directory"):  # concurrent saves take turns
+            return self._save(directory, metadata)
+
+    def _save(self, directory: Path, metadata: dict | None) -> Path:
+        from .. import __version__
+
+        if directory.exists() and not directory.is_dir():
+            raise FileExistsError(
+                f"{directory} is a file, not an encoder directory; choose another path"
+            )
         if (
             directory.exists()
             and not (directory / CONFIG_FILE).exists()
