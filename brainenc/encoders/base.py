@@ -32,6 +32,8 @@ from ..validation import check_pair
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
+FORMAT_VERSION = 1
+"""Version of the encoder directory layout; a directory of a later version is refused."""
 METRICS = {"r": pearson_r, "r2": r2_score}
 
 ENCODERS: dict[str, type[Encoder]] = {}
@@ -156,6 +158,7 @@ class Encoder(abc.ABC):
         arrays = self._get_arrays()
         config = {
             "kind": self.kind,
+            "format_version": FORMAT_VERSION,
             "brainenc_version": __version__,
             "params": params,
             "params_not_saved": unsaved,
@@ -182,9 +185,19 @@ class Encoder(abc.ABC):
 
         Called on :class:`Encoder` itself (or through :func:`load_encoder`) it loads any kind;
         called on a subclass it also checks that the directory holds that kind.
+
+        Raises ``ValueError`` for a directory of a later format version, arrays whose shapes
+        differ from ``config.json`` or from each other, and weights that predict NaN or inf for a
+        target the encoder fitted.
         """
         directory = Path(directory).expanduser()
         config = _read_config(directory)
+        version = config.get("format_version", 1)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(
+                f"{directory / CONFIG_FILE} has format version {version!r}; this brainenc reads "
+                f"up to {FORMAT_VERSION}: upgrade brainenc to load it"
+            )
         kind = config.get("kind")
         if kind not in ENCODERS:
             raise ValueError(
@@ -204,9 +217,50 @@ class Encoder(abc.ABC):
         missing = set(config.get("shapes", {})) - set(arrays)
         if missing:
             raise ValueError(f"{directory / WEIGHTS_FILE} lacks arrays {sorted(missing)}")
-        encoder._set_arrays(arrays)
+        for name, shape in config.get("shapes", {}).items():
+            if list(arrays[name].shape) != shape:
+                raise ValueError(
+                    f"{directory / WEIGHTS_FILE}: array {name!r} has shape "
+                    f"{list(arrays[name].shape)} but {CONFIG_FILE} says {shape}; the directory is "
+                    "corrupt or mixes two encoders: save the encoder again"
+                )
+        try:
+            encoder._set_arrays(arrays)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"{directory / WEIGHTS_FILE} is not a {kind} encoder ({e})") from None
+        _check_loaded(encoder, directory)
         encoder.metadata_ = config.get("metadata", {})
         return encoder
+
+
+def _check_loaded(encoder: Encoder, directory: Path) -> None:
+    """Predict from zero features: every fitted target must get a finite value.
+
+    Zero features reach every weight (``0 * NaN`` is NaN), so NaN or inf weights show, and
+    arrays that disagree on the number of features or targets fail here rather than later.
+    """
+    n_features = getattr(encoder, "n_features_in_", None)
+    if n_features is None:
+        return
+    try:
+        probe = encoder.predict(np.zeros((1, n_features), np.float32))
+    except ValueError as e:
+        raise ValueError(
+            f"{directory / WEIGHTS_FILE}: the arrays do not fit together ({e}); the directory is "
+            "corrupt: save the encoder again"
+        ) from None
+    fitted = np.asarray(getattr(encoder, "valid_targets_", np.ones(probe.shape[1], bool)), bool)
+    if probe.shape != (1, fitted.shape[0]):
+        raise ValueError(
+            f"{directory / WEIGHTS_FILE}: the encoder predicts {probe.shape[1]} targets but marks "
+            f"{fitted.shape[0]} as fitted; the directory is corrupt: save the encoder again"
+        )
+    bad = int((~np.isfinite(probe[0, fitted])).sum())
+    if bad:
+        raise ValueError(
+            f"{directory / WEIGHTS_FILE}: the weights predict NaN or inf for {bad} fitted "
+            "targets; the file is corrupt: fit and save the encoder again"
+        )
 
 
 def load_encoder(directory) -> Encoder:
