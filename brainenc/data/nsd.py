@@ -756,6 +756,7 @@ class _VolumeSource:
     """func1pt8mm betas: targets are the voxels of the brain mask (or nsdgeneral)."""
 
     def __init__(self, root, manifest, subject, betas, nsdgeneral):
+        import h5py
         import nibabel as nib
 
         self.root, self.manifest, self.subject, self.betas = Path(root), manifest, subject, betas
@@ -771,6 +772,10 @@ class _VolumeSource:
         self.mask = mask
         self.flat = np.flatnonzero(mask.ravel())
         self.parts = [0]
+        # HDF5 finds truncation on open: check every session now, not when its turn comes
+        for path in (files[0] for files in betas.values() if files[0].suffix == ".hdf5"):
+            with _readable(path), h5py.File(path, "r"):
+                pass
 
     def _p(self, key, **fields):
         return self.manifest.local_path(

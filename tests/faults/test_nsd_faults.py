@@ -81,13 +81,18 @@ def test_corrupt_design_file_is_named(small):
 
 
 @pytest.mark.parametrize("fmt", ["hdf5", "nii.gz"])
-def test_truncated_volume_betas_name_the_file_and_the_fix(tmp_path, fmt):
-    write_nsd_fixture(tmp_path, 1, 1, spaces=("func1pt8mm",), volume_formats=(fmt,), stimuli=False)
+def test_truncated_volume_betas_name_the_file_and_the_fix(tmp_path, monkeypatch, fmt):
+    write_nsd_fixture(tmp_path, 1, 2, spaces=("func1pt8mm",), volume_formats=(fmt,), stimuli=False)
     key = "betas" if fmt == "hdf5" else "betas_nifti"
-    beta = tmp_path / MAN.path(key, "func1pt8mm", subject=1, session=1)
+    beta = tmp_path / MAN.path(key, "func1pt8mm", subject=1, session=2)
     beta.write_bytes(beta.read_bytes()[: beta.stat().st_size // 2])
-    with pytest.raises(ValueError, match=rf"betas_session01\.{fmt} is truncated or corrupt"):
-        prepare_nsd(tmp_path, 1, "func1pt8mm", "1", quiet=True)
+    read = []
+    real = nsd._VolumeSource.read
+    monkeypatch.setattr(nsd._VolumeSource, "read", lambda *a: read.append(a[1]) or real(*a))
+    with pytest.raises(ValueError, match=rf"betas_session02\.{fmt} is truncated or corrupt"):
+        prepare_nsd(tmp_path, 1, "func1pt8mm", "1-2", quiet=True)
+    # HDF5 shows truncation on open, so it is found before any session is read
+    assert read == ([] if fmt == "hdf5" else [1, 2])
     assert not list((tmp_path / "prepared").glob("*"))
 
 
