@@ -9,10 +9,6 @@ from .commands import add_world_commands
 from .data.commands import add_data_commands
 from .maps.commands import add_report_command
 
-#: Errors a user causes (a bad argument, a missing or malformed file, a refused download):
-#: reported as one line. Anything else is a bug in brainenc and says so.
-USER_ERRORS = (ValueError, KeyError, OSError, TimeoutError)
-
 
 class _Parser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line, like every other error of the command."""
@@ -57,11 +53,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _message(error: Exception) -> str:
+    """The error as one line; one that is not among the errors a user causes says it is a bug."""
+    from .data.download import DownloadError
+
+    # a bad argument, a missing, malformed or refused file, a failed download, a missing package
+    user_errors = (ValueError, KeyError, OSError, DownloadError, ImportError)
     if isinstance(error, KeyError) and len(error.args) == 1:
         text = str(error.args[0])  # str(KeyError) quotes its message
     else:
         text = str(error)
-    if not isinstance(error, USER_ERRORS):
+    if not isinstance(error, user_errors):
         return (
             f"{type(error).__name__}: {text} (this is a bug in brainenc; rerun with --debug and "
             "report the traceback)"

@@ -65,6 +65,7 @@ def test_unknown_roi_fails_before_any_fitting(monkeypatch, capsys):
         (["data", "download", "nsd", "--subject", "9", "--dry-run"], "nsd has no subject 9"),
         (["data", "download", "nope", "--dry-run"], "no manifest"),
         (["data", "download", "nsd", "--subject", "1", "--sessions", "5-1"], "end before start"),
+        (["data", "download", "algonauts2023", "--subject", "1"], "cannot be downloaded auto"),
         (["report", "{tmp}/nothing"], "summary.json does not exist"),
         (["demo", "--synthesize", "XYZ"], "unknown ROI 'XYZ'"),
         (["synthesize"], "the following arguments are required: --roi"),
