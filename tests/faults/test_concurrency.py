@@ -101,7 +101,7 @@ def test_two_saves_of_one_encoder_take_turns(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((40, 6)), rng.standard_normal((40, 3))
     encoders = [LinearEncoder(cv=2).fit(x, y), LinearEncoder(cv=2).fit(x, 2 * y)]
-    for _ in range(5):
+    for _ in range(20):  # several rounds, so that an unlocked race shows
         results = _in_threads([lambda e=e: e.save(tmp_path / "enc") for e in encoders])
         assert not any(isinstance(r, Exception) for r in results), results
         loaded = load_encoder(tmp_path / "enc")
