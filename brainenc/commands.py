@@ -76,9 +76,24 @@ def add_world_commands(subparsers) -> None:
     build.set_defaults(func=_build)
 
 
+def _check_world_args(args: argparse.Namespace, rois, counts) -> None:
+    """Refuse unknown ROIs and non-positive counts before any model is built or fitted."""
+    from .data.world.subjects import ROI_NAMES
+    from .validation import UsageError
+
+    for roi in rois:
+        if roi is not None and roi not in ROI_NAMES:
+            raise UsageError(f"unknown ROI {roi!r}; the world's ROIs are {', '.join(ROI_NAMES)}")
+    for name in ("subject", *counts):
+        if getattr(args, name) < 1:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} must be at least 1; got {getattr(args, name)}")
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    _check_world_args(args, args.synthesize or (), ("n_train", "n_test"))
     run_demo(
         args.out,
         subject=args.subject,
@@ -92,6 +107,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _synthesize(args: argparse.Namespace) -> int:
+    _check_world_args(args, (args.roi, args.minus), ("n", "steps"))
+    if args.scale is not None and not 0 < args.scale < float("inf"):
+        from .validation import UsageError
+
+        raise UsageError(f"--scale must be a positive number; got {args.scale}")
     from .synthesis import ROI, Contrast
     from .synthesis.world import synthesize_world, world_guidance
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
+class UsageError(ValueError):
+    """A command-line argument is invalid; the ``brainenc`` command exits with status 2."""
+
+
 def as_float_array(x, name: str, ndim: int | tuple[int, ...] = 2) -> np.ndarray:
     """Return ``x`` as a float32/float64 numpy array of the given rank, or raise ``ValueError``."""
     if hasattr(x, "detach"):
@@ -17,6 +21,39 @@ def as_float_array(x, name: str, ndim: int | tuple[int, ...] = 2) -> np.ndarray:
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float32)
     return x
+
+
+def check_features(features, ndim: int | tuple[int, ...] = (2, 3)) -> np.ndarray:
+    """``features`` as a float array of the given rank; NaN or inf in any image raises."""
+    features = as_float_array(features, "features", ndim=ndim)
+    if not np.isfinite(features).all():
+        bad = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(axis=1))
+        raise ValueError(
+            f"features has NaN or inf in {len(bad)} images (first rows: {bad[:5].tolist()}); "
+            "check the backbone's input images or the feature cache"
+        )
+    return features
+
+
+def check_alphas(alphas) -> np.ndarray:
+    """Ridge penalties as a float64 vector: non-empty, positive and finite in float32."""
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    limit = float(np.finfo(np.float32).max)
+    if alphas.size == 0 or not ((alphas > 0) & (alphas <= limit)).all():
+        raise ValueError(
+            f"alphas must be a non-empty list of positive finite numbers up to {limit:.1e} (the "
+            f"solver computes in float32); got {alphas}"
+        )
+    return alphas
+
+
+def check_cv(cv, n_images: int) -> None:
+    """An integer ``cv`` must give folds of at least one image: 2 <= cv <= n_images."""
+    if isinstance(cv, bool) or (isinstance(cv, int | np.integer) and not 2 <= cv <= n_images):
+        raise ValueError(
+            f"cv={cv!r} folds for {n_images} images; use an integer from 2 to {n_images} (or a "
+            "scikit-learn splitter)"
+        )
 
 
 def nan_columns(y: np.ndarray) -> np.ndarray:
@@ -49,12 +86,7 @@ def check_pair(features, responses, *, allow_nan_targets: bool = False):
         )
     if len(features) < 2:
         raise ValueError(f"need at least 2 images to fit or score; got {len(features)}")
-    if not np.isfinite(features).all():
-        bad = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(axis=1))
-        raise ValueError(
-            f"features has NaN or inf in {len(bad)} images (first rows: {bad[:5].tolist()}); "
-            "check the backbone's input images or the feature cache"
-        )
+    features = check_features(features)
     bad_cols = nan_columns(responses)
     if len(bad_cols) and not allow_nan_targets:
         raise ValueError(

@@ -1,36 +1,45 @@
-"""Datasets: readers that return :class:`BrainData`, manifests and the downloader."""
+"""Datasets: readers that return :class:`BrainData`, manifests and the downloader.
 
-from .algonauts import load_algonauts
-from .brain_data import BrainData
-from .byo import load_byo
-from .download import ChecksumError, DownloadError, download, plan_download
-from .images import ArrayImages, FileImages, HDF5Images, ImageSet, to_tensor
-from .manifest import LockFile, Manifest, default_data_dir, parse_sessions
-from .nsd import NSDDesign, load_nsd, prepare_nsd
-from .space import Space
-from .store import StoreWriter, load_store
+The names below are imported on first use, so that the ``brainenc`` command, which registers
+``brainenc data`` from this package, starts without loading torch.
+"""
 
-__all__ = [
-    "ArrayImages",
-    "BrainData",
-    "ChecksumError",
-    "DownloadError",
-    "FileImages",
-    "HDF5Images",
-    "ImageSet",
-    "LockFile",
-    "Manifest",
-    "NSDDesign",
-    "Space",
-    "StoreWriter",
-    "default_data_dir",
-    "download",
-    "load_algonauts",
-    "load_byo",
-    "load_nsd",
-    "load_store",
-    "parse_sessions",
-    "plan_download",
-    "prepare_nsd",
-    "to_tensor",
-]
+from __future__ import annotations
+
+from importlib import import_module
+
+_EXPORTS = {
+    "load_algonauts": "algonauts",
+    "BrainData": "brain_data",
+    "load_byo": "byo",
+    "ChecksumError": "download",
+    "DownloadError": "download",
+    "download": "download",
+    "plan_download": "download",
+    "ArrayImages": "images",
+    "FileImages": "images",
+    "HDF5Images": "images",
+    "ImageSet": "images",
+    "to_tensor": "images",
+    "LockFile": "manifest",
+    "Manifest": "manifest",
+    "default_data_dir": "manifest",
+    "parse_sessions": "manifest",
+    "NSDDesign": "nsd",
+    "load_nsd": "nsd",
+    "prepare_nsd": "nsd",
+    "Space": "space",
+    "StoreWriter": "store",
+    "load_store": "store",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

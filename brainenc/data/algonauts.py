@@ -23,6 +23,7 @@ import numpy as np
 from .brain_data import BrainData
 from .images import FileImages
 from .nsd import add_combined_rois, label_masks
+from .safe_pickle import load_pickled_npy
 from .space import SURFACE_VERTICES, Space
 
 ROI_CLASSES = (
@@ -173,7 +174,12 @@ def load_algonauts(
                 f"{files[0].parent}: {cls} challenge-space masks have {values.shape[0]} entries; "
                 f"expected {space.n_targets} (one per challenge vertex)"
             )
-        mapping = np.load(mapping_path, allow_pickle=True).item()
+        mapping = load_pickled_npy(mapping_path)
+        if not isinstance(mapping, dict):
+            raise ValueError(
+                f"{mapping_path} holds a {type(mapping).__name__}; expected the dict of label "
+                "values to ROI names the challenge ships"
+            )
         names = {int(k): str(v) for k, v in mapping.items() if int(k) != 0}
         rois.update(label_masks(values, names, group=cls))
     add_combined_rois(rois)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import inside
 from .brain_data import BrainData
 from .images import FileImages
 from .nsd import label_masks, read_ctab
@@ -62,10 +63,11 @@ def _responses(cfg: dict, folder: Path):
         for h, side in enumerate(("left", "right")):
             if side not in cfg:
                 continue
-            data = _surface_file(folder / cfg[side])
+            side_path = inside(folder, cfg[side], f"[responses] {side}")
+            data = _surface_file(side_path)
             if n_hemi is not None and data.shape[1] != n_hemi:
                 raise ValueError(
-                    f"{folder / cfg[side]} has {data.shape[1]} vertices but {space_name} has "
+                    f"{side_path} has {data.shape[1]} vertices but {space_name} has "
                     f"{n_hemi} per hemisphere; fix `space` in the TOML"
                 )
             parts.append(data)
@@ -79,7 +81,7 @@ def _responses(cfg: dict, folder: Path):
         return resp, Space.surface(space_name, None if full else np.concatenate(verts))
     if "path" not in cfg:
         raise ValueError("[responses] needs `path` (or `left` / `right` for surface files)")
-    path = folder / cfg["path"]
+    path = inside(folder, cfg["path"], "[responses] path")
     if not path.exists():
         raise FileNotFoundError(f"responses file {path} does not exist; fix [responses] path")
     name = path.name.lower()
@@ -101,7 +103,8 @@ def _responses(cfg: dict, folder: Path):
         if vol.ndim != 4:
             raise ValueError(f"{path} has shape {vol.shape}; expected 4-D (X, Y, Z, n_images)")
         if "mask" in cfg:
-            mask = np.asarray(nib.load(str(folder / cfg["mask"])).dataobj) > 0
+            mask_path = inside(folder, cfg["mask"], "[responses] mask")
+            mask = np.asarray(nib.load(str(mask_path)).dataobj) > 0
             if mask.shape != vol.shape[:3]:
                 raise ValueError(
                     f"mask {cfg['mask']} has shape {mask.shape}; expected {vol.shape[:3]}"
@@ -130,13 +133,16 @@ def _responses(cfg: dict, folder: Path):
 
 
 def _image_paths(cfg: dict, folder: Path) -> list[Path]:
-    img_dir = folder / cfg.get("folder", "images")
+    img_dir = inside(folder, cfg.get("folder", "images"), "[images] folder")
     if "list" in cfg:
-        names = [s.strip() for s in (folder / cfg["list"]).read_text().splitlines() if s.strip()]
-        return [img_dir / n for n in names]
+        listing = inside(folder, cfg["list"], "[images] list")
+        names = [s.strip() for s in listing.read_text().splitlines() if s.strip()]
+        return [inside(img_dir, n, f"image name in {listing}") for n in names]
     if not img_dir.is_dir():
         raise FileNotFoundError(f"image folder {img_dir} does not exist; fix [images] folder")
-    paths = sorted(img_dir.glob(cfg.get("pattern", "*.png")))
+    pattern = cfg.get("pattern", "*.png")
+    inside(img_dir, pattern, "[images] pattern")
+    paths = sorted(img_dir.glob(pattern))
     if not paths:
         raise FileNotFoundError(f"no images matching {cfg.get('pattern', '*.png')!r} in {img_dir}")
     return paths
@@ -148,7 +154,8 @@ def load_byo(path, subject: str | None = None, *, image_size: int | None = None)
     Parameters
     ----------
     path : path-like
-        The TOML description (relative paths inside it are relative to its folder).
+        The TOML description. Paths inside it are relative to its folder and must stay inside
+        it (absolute paths and `..` leading out are refused).
     subject : str, optional
         Expected subject; a description of another subject raises ``ValueError``.
     image_size : int, optional
@@ -177,7 +184,8 @@ def load_byo(path, subject: str | None = None, *, image_size: int | None = None)
         )
     split = cfg.get("split", {})
     if "test" in split:
-        lines = [s.strip() for s in (folder / split["test"]).read_text().splitlines() if s.strip()]
+        test_file = inside(folder, split["test"], "[split] test")
+        lines = [s.strip() for s in test_file.read_text().splitlines() if s.strip()]
         if all(s.lstrip("-").isdigit() for s in lines):
             test = np.array([int(s) for s in lines], np.int64)
         else:
@@ -197,26 +205,28 @@ def load_byo(path, subject: str | None = None, *, image_size: int | None = None)
     rois = {}
     for name, spec in cfg.get("rois", {}).items():
         spec = {"path": spec} if isinstance(spec, str) else spec
-        arr = np.load(folder / spec["path"])
+        arr = np.load(inside(folder, spec["path"], f"[rois] {name} path"))
         if arr.shape != (space.n_targets,):
             raise ValueError(
                 f"ROI {name!r} ({spec['path']}) has shape {arr.shape}; expected "
                 f"({space.n_targets},), one value per target"
             )
         if "ctab" in spec:
-            rois.update(label_masks(arr, read_ctab(folder / spec["ctab"]), group=name))
+            ctab = read_ctab(inside(folder, spec["ctab"], f"[rois] {name} ctab"))
+            rois.update(label_masks(arr, ctab, group=name))
         else:
             rois[name] = arr.astype(bool)
 
     nc_cfg = cfg.get("noise_ceiling", {})
     noise_ceiling = None
     if "path" in nc_cfg:
-        noise_ceiling = np.load(folder / nc_cfg["path"])
+        noise_ceiling = np.load(inside(folder, nc_cfg["path"], "[noise_ceiling] path"))
     elif "ncsnr" in nc_cfg:
         from ..metrics import noise_ceiling as nc_from_ncsnr
 
         noise_ceiling = nc_from_ncsnr(
-            np.load(folder / nc_cfg["ncsnr"]), nc_cfg.get("n_averaged", 1)
+            np.load(inside(folder, nc_cfg["ncsnr"], "[noise_ceiling] ncsnr")),
+            nc_cfg.get("n_averaged", 1),
         )
     meta = {
         "dataset": ds.get("name", path.stem),

@@ -35,6 +35,18 @@ def add_data_commands(subparsers) -> argparse.ArgumentParser:
     )
     dl.add_argument("--verify", action="store_true", help="re-hash present files against the lock")
     dl.add_argument("--base-url", default=None, help="mirror URL instead of the manifest's")
+    dl.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="give up on an attempt after this many seconds without data (default 30)",
+    )
+    dl.add_argument(
+        "--min-rate",
+        type=float,
+        default=10_000.0,
+        help="give up on an attempt slower than this many bytes/s over 30 s (default 10000)",
+    )
     dl.set_defaults(func=_download)
 
     pr = sub.add_parser("prepare", help="build the on-disk response store of a subject")
@@ -79,6 +91,8 @@ def _download(args) -> int:
         quiet=args.quiet,
         verify=args.verify,
         base_url=args.base_url,
+        timeout=args.timeout,
+        min_rate=args.min_rate,
     )
     return 0
 
@@ -88,7 +102,9 @@ def _prepare(args) -> int:
     from .nsd import prepare_nsd
 
     if args.subject is None:
-        raise SystemExit("brainenc data prepare nsd: --subject is required")
+        from ..validation import UsageError
+
+        raise UsageError("brainenc data prepare nsd needs --subject (1-8)")
     root = Path(args.data_dir or default_data_dir()).expanduser() / "nsd"
     path = prepare_nsd(
         root,

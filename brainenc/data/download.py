@@ -6,6 +6,11 @@ finished file is checked (expected size, the manifest's sha256 or the one record
 file, and the server's ETag when it is a plain MD5) and only then renamed into place. A file that
 fails its check is fetched once more from scratch, then the download fails loudly. Files already
 complete (present, and matching the lock) are skipped without any request.
+
+A server that stops sending (no byte for ``timeout`` seconds) or trickles (fewer than ``min_rate``
+bytes per second over ``rate_window`` seconds) breaks the transfer off; after ``retries`` such
+attempts the download gives up, naming the file and what to do. So one file takes at most about
+``(retries + 1) * max(timeout, rate_window)`` seconds of waiting on a server that does not deliver.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..files import inside
 from .manifest import FileSpec, LockFile, Manifest, default_data_dir
 
 _CHUNK = 1 << 20
@@ -104,7 +110,8 @@ class DownloadReport:
 
 def dataset_root(manifest: Manifest, data_dir=None) -> Path:
     """Local root of a dataset: ``<data_dir>/<manifest name>``."""
-    return Path(data_dir or default_data_dir()).expanduser() / manifest.name
+    data_dir = Path(data_dir or default_data_dir()).expanduser()
+    return inside(data_dir, manifest.name, f"dataset name in {manifest.source}")
 
 
 def plan_download(
@@ -149,7 +156,7 @@ def plan_download(
     specs = manifest.files(subject, space, sessions, include=include, exclude=exclude)
     files = []
     for spec in specs:
-        dest = root / spec.relpath
+        dest = inside(root, spec.relpath, f"{spec.key!r} file path in {manifest.source}")
         files.append(
             PlannedFile(spec, base + spec.relpath, dest, _status(spec, dest, lock, verify))
         )
@@ -196,6 +203,8 @@ def download(
     retries: int = 5,
     timeout: float = 30.0,
     connect_timeout: float = 5.0,
+    min_rate: float = 10_000.0,
+    rate_window: float = 30.0,
 ) -> DownloadReport:
     """Fetch every missing or corrupt file of a selection; skip what is complete.
 
@@ -210,10 +219,17 @@ def download(
     quiet : bool
         No progress bar and no printed summary.
     retries : int
-        Attempts per file after a dropped connection (each resumes where the last stopped).
+        Attempts per file after a dropped or stalled connection (each resumes where the last
+        stopped).
     timeout, connect_timeout : float
-        Read and connect timeouts in seconds. An unreachable host fails after one connect
-        timeout, without retry loops.
+        Stall and connect timeouts in seconds: an attempt is broken off when no byte arrives for
+        ``timeout`` seconds. An unreachable host fails after one connect timeout, without retry
+        loops.
+    min_rate : float
+        Bytes per second a transfer must keep up, measured over every ``rate_window`` seconds;
+        a slower attempt is broken off (0 disables the check).
+    rate_window : float
+        Seconds over which the rate is measured.
 
     Returns
     -------
@@ -261,7 +277,8 @@ def download(
             f"({manifest.dataset.get('access', '').strip()} {manifest.dataset.get('url', '')}). "
             f"Unpack it into {plan.root}; missing:\n  {missing}{more}"
         )
-    _fetch_all(todo, lock, report, workers, quiet, retries, timeout, connect_timeout)
+    limits = _Limits(retries, timeout, connect_timeout, min_rate, rate_window)
+    _fetch_all(todo, lock, report, workers, quiet, limits)
     if not quiet:
         print(
             f"{manifest.name}: fetched {len(report.fetched)} files "
@@ -270,7 +287,22 @@ def download(
     return report
 
 
-def _fetch_all(todo, lock, report, workers, quiet, retries, timeout, connect_timeout) -> None:
+@dataclass(frozen=True)
+class _Limits:
+    """How long and how slowly a server may keep one file before the download gives up."""
+
+    retries: int = 5
+    timeout: float = 30.0
+    connect_timeout: float = 5.0
+    min_rate: float = 10_000.0
+    rate_window: float = 30.0
+
+
+class _TooSlow(Exception):
+    """The server delivered under the minimum rate for a whole window."""
+
+
+def _fetch_all(todo, lock, report, workers, quiet, limits: _Limits) -> None:
     import requests
     from tqdm.auto import tqdm
 
@@ -294,9 +326,7 @@ def _fetch_all(todo, lock, report, workers, quiet, retries, timeout, connect_tim
             expected_sha256=expected,
             expected_size=f.spec.size if f.spec.exact_size else None,
             session=session,
-            retries=retries,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
+            limits=limits,
             progress=bar,
         )
         lock.record(f.spec.relpath, sha, size, f.dest.stat().st_mtime_ns, f.url)
@@ -329,9 +359,7 @@ def fetch_file(
     expected_sha256: str | None = None,
     expected_size: int | None = None,
     session=None,
-    retries: int = 5,
-    timeout: float = 30.0,
-    connect_timeout: float = 5.0,
+    limits: _Limits | None = None,
     progress=None,
 ) -> tuple[str, int, bool]:
     """Download one URL to ``dest`` atomically, resuming and verifying.
@@ -347,10 +375,8 @@ def fetch_file(
     expected_size : int, optional
         Required size in bytes.
     session : requests.Session, optional
-    retries : int
-        Attempts after a dropped transfer (each resumes with ``Range``).
-    timeout, connect_timeout : float
-        Read / connect timeouts (seconds).
+    limits : optional
+        Retries, timeouts and minimum rate (see :func:`download`); its defaults otherwise.
     progress : tqdm, optional
         Bar updated with the bytes received.
 
@@ -367,12 +393,11 @@ def fetch_file(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     session = session or requests.Session()
+    limits = limits or _Limits()
     for attempt in range(2):  # a corrupt transfer is fetched once more from scratch
         # a dropped transfer keeps its .part for the next run to resume; a finished one that
         # fails its check is deleted below
-        sha, md5, size, etag = _transfer(
-            url, part, session, retries, timeout, connect_timeout, progress
-        )
+        sha, md5, size, etag = _transfer(url, part, session, limits, progress)
         problem = None
         if expected_size is not None and size != expected_size:
             problem = f"size {size} bytes, expected {expected_size}"
@@ -393,19 +418,19 @@ def fetch_file(
     )
 
 
-def _transfer(url, part: Path, session, retries, timeout, connect_timeout, progress):
+def _transfer(url, part: Path, session, limits: _Limits, progress):
     """Stream ``url`` into ``part`` (resuming); return (sha256, md5 or None, size, etag md5)."""
     import requests
 
     host = urlsplit(url).netloc
-    failures = 0
+    failures, why = 0, ""
     while True:
         offset = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         received = 0
         try:
             with session.get(
-                url, headers=headers, stream=True, timeout=(connect_timeout, timeout)
+                url, headers=headers, stream=True, timeout=(limits.connect_timeout, limits.timeout)
             ) as resp:
                 if resp.status_code == 416 and offset:
                     part.unlink()  # stale .part longer than the file: start again
@@ -431,7 +456,7 @@ def _transfer(url, part: Path, session, retries, timeout, connect_timeout, progr
                     if progress is not None:
                         progress.update(0)
                 with open(part, "ab" if offset else "wb") as out:
-                    for block in resp.iter_content(_NET_CHUNK):
+                    for block in _blocks(resp, limits):
                         out.write(block)
                         sha.update(block)
                         if md5 is not None:
@@ -449,6 +474,8 @@ def _transfer(url, part: Path, session, retries, timeout, connect_timeout, progr
             raise
         except requests.exceptions.HTTPError as e:
             raise DownloadError(f"{url}: {e}") from None
+        except _TooSlow as e:
+            failures, why = failures + 1, str(e)
         except requests.exceptions.ConnectionError as e:
             if received == 0 and not _is_drop(e):
                 raise DownloadError(
@@ -456,19 +483,63 @@ def _transfer(url, part: Path, session, retries, timeout, connect_timeout, progr
                     "or download the files by hand into the data folder (see docs/datasets.md)"
                 ) from None
             failures += 1
+            why = _why(e, limits)
         except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as e:
             if isinstance(e, requests.exceptions.ConnectTimeout):
                 raise DownloadError(
-                    f"cannot reach {host}: connection timed out after {connect_timeout:g} s; "
-                    "check your network connection (or use --base-url for a mirror)"
+                    f"cannot reach {host}: connection timed out after "
+                    f"{limits.connect_timeout:g} s; check your network connection (or use "
+                    "--base-url for a mirror)"
                 ) from None
             failures += 1
-        if failures > retries:
+            why = _why(e, limits)
+        if failures > limits.retries:
+            kept = part.stat().st_size if part.exists() else 0
             raise DownloadError(
-                f"{url}: the transfer broke off {failures} times; the partial data are kept in "
-                f"{part} and the next run resumes from byte {part.stat().st_size}"
+                f"{url}: gave up, the transfer broke off {failures} times (last: {why}). The "
+                "server is too slow or not answering: try again later (the next run resumes "
+                f"from byte {kept}{f', kept in {part}' if kept else ''}), use --base-url for a "
+                "mirror, or allow more with --timeout / --min-rate (download(timeout=..., "
+                "min_rate=..., retries=...))"
             )
         time.sleep(min(0.1 * 2**failures, 2.0))
+
+
+def _blocks(resp, limits: _Limits):
+    """The response body in blocks as they arrive, checking the rate over every window.
+
+    ``read1`` returns whatever one socket read gives, so a server that trickles bytes cannot
+    hold the loop: the rate is checked after every block. A server that sends nothing at all
+    trips the socket's ``timeout``.
+    """
+    import requests
+    from urllib3.exceptions import HTTPError
+
+    window_start, window_bytes = time.monotonic(), 0
+    while True:
+        try:
+            block = resp.raw.read1(_NET_CHUNK, decode_content=True)
+        except HTTPError as e:  # what iter_content would raise, so that retries treat it alike
+            raise requests.exceptions.ConnectionError(e) from None
+        if not block:
+            return
+        yield block
+        window_bytes += len(block)
+        elapsed = time.monotonic() - window_start
+        if elapsed >= limits.rate_window:
+            if window_bytes / elapsed < limits.min_rate:
+                raise _TooSlow(
+                    f"{window_bytes / elapsed:.0f} bytes/s over {elapsed:.1f} s, under the "
+                    f"minimum {limits.min_rate:g}"
+                )
+            window_start, window_bytes = time.monotonic(), 0
+
+
+def _why(error, limits: _Limits) -> str:
+    """Why an attempt failed, in a few words."""
+    if "timed out" in repr(error).lower():
+        return f"no data for {limits.timeout:g} s"
+    return f"connection dropped ({type(error).__name__})"
 
 
 def _is_drop(exc) -> bool:

@@ -324,8 +324,26 @@ def write_algonauts_fixture(
             np.save(masks / f"{hemi}.{cls}_challenge_space.npy", fs[verts])
     for cls, names in NSD_CTABS.items():
         mapping = {0: "Unknown", **{i: n for i, n in enumerate(names, start=1)}}
-        np.save(masks / f"mapping_{cls}.npy", mapping, allow_pickle=True)
+        save_numpy1_pickle(masks / f"mapping_{cls}.npy", mapping)
     return out
+
+
+def save_numpy1_pickle(path, obj) -> None:
+    """Write ``obj`` as numpy 1.x ``np.save`` writes a pickled object.
+
+    The Algonauts 2023 mapping files are such files: a 0-d object array pickled with protocol 3,
+    whose pickle names ``numpy.core.multiarray._reconstruct`` (numpy 2 writes ``numpy._core``).
+    """
+    import pickle
+
+    payload = pickle.dumps(np.array(obj, dtype=object), protocol=3)
+    # protocol 3 names globals as text lines, so the module can be renamed in place
+    payload = payload.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "|O", "fortran_order": False, "shape": ()}
+        )
+        f.write(payload)
 
 
 def write_byo_fixture(

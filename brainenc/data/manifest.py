@@ -22,7 +22,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import write_atomically
+from ..files import inside, write_atomically
 
 #: Template fields a manifest path may use.
 TEMPLATE_FIELDS = ("subject", "session", "hemi", "label")
@@ -244,6 +244,10 @@ class Manifest:
         """Relative path of one file: the entry ``key`` expanded with ``fields``."""
         e = self.entry(key, space)
         return _expand(e["path"], fields, e["key"])
+
+    def local_path(self, root, key: str, space: str | None = None, **fields) -> Path:
+        """Where one file lives under the dataset ``root``; a path leading outside it raises."""
+        return inside(root, self.path(key, space, **fields), f"{key!r} file path in {self.source}")
 
     def files(
         self,

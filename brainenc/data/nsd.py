@@ -16,16 +16,20 @@ volumes are used as they are.
 from __future__ import annotations
 
 import hashlib
+import warnings
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..files import file_lock
 from .brain_data import BrainData
 from .images import HDF5Images, ImageSet
 from .manifest import Manifest, parse_sessions
 from .space import SURFACE_VERTICES, Space
-from .store import StoreWriter, load_store, store_array, store_inputs
+from .store import StoreWriter, load_store, remove_unfinished, store_array, store_inputs
 
 TRIALS_PER_SESSION = 750
 BETAS_SCALE_INT16 = 300.0
@@ -148,25 +152,75 @@ def zscore_rows(data: np.ndarray, block: int = 64) -> np.ndarray:
     """Z-score each column of ``data`` (n_trials, n_targets) in place (population std).
 
     Means and variances accumulate in float64 over row blocks, so memory stays at one copy of
-    ``data`` plus O(n_targets). A constant column becomes 0.
+    ``data`` plus O(n_targets). Non-finite values (NaN trials) are left out of a column's mean and
+    std and stay non-finite. A constant column becomes 0.
     """
-    n = data.shape[0]
-    mean = np.zeros(data.shape[1], np.float64)
-    for i in range(0, n, block):
-        mean += data[i : i + block].sum(axis=0, dtype=np.float64)
-    mean /= n
+    n_cols = data.shape[1]
+    total, count = np.zeros(n_cols, np.float64), np.zeros(n_cols, np.int64)
+    for i in range(0, data.shape[0], block):
+        d = data[i : i + block]
+        finite = np.isfinite(d)
+        total += np.where(finite, d, 0).sum(axis=0, dtype=np.float64)
+        count += finite.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / count, 0.0)
     var = np.zeros_like(mean)
-    for i in range(0, n, block):
+    for i in range(0, data.shape[0], block):
         d = data[i : i + block].astype(np.float64) - mean
-        var += (d * d).sum(axis=0)
-    std = np.sqrt(var / n)
+        var += np.where(np.isfinite(d), d * d, 0).sum(axis=0)
+    std = np.sqrt(var / np.maximum(count, 1))
     with np.errstate(divide="ignore"):
         inv = np.where(std > 0, 1.0 / std, 0.0).astype(np.float32)
     mean32 = mean.astype(np.float32)
-    for i in range(0, n, block):
+    for i in range(0, data.shape[0], block):
         data[i : i + block] -= mean32
         data[i : i + block] *= inv
     return data
+
+
+class _MissingTrials:
+    """The NaN policy of repeat averaging: a non-finite single-trial beta is left out.
+
+    :meth:`drop` zeroes the non-finite values of a session block (so they add nothing to the
+    weighted sums) and remembers where they were; :meth:`fix` then rescales each affected average
+    from its image's ``n`` trials to the ``n - k`` finite ones (NaN when none is finite), warns,
+    and returns how many single-trial values were left out.
+    """
+
+    def __init__(self, n_trials: np.ndarray):
+        self.n_trials = n_trials
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+
+    def drop(self, block: np.ndarray, rows: np.ndarray, col0: int) -> None:
+        bad = ~np.isfinite(block)
+        if bad.any():
+            t, c = np.nonzero(bad)
+            self.rows.append(rows[t])
+            self.cols.append(c + col0)
+            block[bad] = 0
+
+    def fix(self, responses) -> int:
+        if not self.rows:
+            return 0
+        n_cols = responses.shape[1]
+        keys, k = np.unique(
+            np.concatenate(self.rows) * n_cols + np.concatenate(self.cols), return_counts=True
+        )
+        rows, cols = np.divmod(keys, n_cols)
+        n = self.n_trials[rows]
+        scale = np.where(k < n, n / np.maximum(n - k, 1), np.nan).astype(np.float32)
+        for row in np.unique(rows):
+            sel = rows == row
+            values = responses[row, cols[sel]].astype(np.float32) * scale[sel]
+            responses[row, cols[sel]] = values.astype(responses.dtype)
+        warnings.warn(
+            f"{int(k.sum())} single-trial betas were NaN or inf (in {len(np.unique(cols))} "
+            f"targets); each was left out of its image's average, and {int((k >= n).sum())} "
+            "averages with no finite trial are NaN",
+            stacklevel=3,
+        )
+        return int(k.sum())
 
 
 # -- the experimental design ---------------------------------------------------------------------
@@ -200,7 +254,13 @@ class NSDDesign:
             raise FileNotFoundError(
                 f"{path} is missing; download it with `brainenc data download nsd --subject N`"
             )
-        mat = loadmat(str(path))
+        try:
+            mat = loadmat(str(path))
+        except Exception as e:  # scipy raises anything from IndexError to OSError on bad files
+            raise ValueError(
+                f"{path} is not a readable MATLAB file ({type(e).__name__}: {e}); it is truncated "
+                "or corrupt: delete it and download it again (brainenc data download nsd)"
+            ) from None
         for name in ("masterordering", "subjectim", "sharedix"):
             if name not in mat:
                 raise ValueError(f"{path} has no variable {name!r}; is it nsd_expdesign.mat?")
@@ -384,10 +444,15 @@ def prepare_nsd(
     )
 
     def path(key, **fields):
-        return root / manifest.path(key, space, subject=subject, **fields)
+        return manifest.local_path(root, key, space, subject=subject, **fields)
 
     betas = _betas_files(root, manifest, subject, space, sessions)
     design_path = path("expdesign")
+    _check_inputs(
+        [design_path, *_label_files(root, manifest, subject, space, nsdgeneral, atlases)],
+        subject,
+        space,
+    )
     design = NSDDesign.load(design_path)
     if space == "fsaverage":
         layout_src = _SurfaceSource(root, manifest, subject, betas, mesh, nsdgeneral, atlases)
@@ -405,9 +470,21 @@ def prepare_nsd(
         "atlases": list(atlases) if space == "fsaverage" else [],
         "files": _fingerprint([design_path, *[p for ps in betas.values() for p in ps]]),
     }
-    if not overwrite and store_inputs(out) == inputs:
-        return out
+    # a second process preparing the same store waits, then finds it up to date
+    with file_lock(out, "response store"):
+        if not overwrite and store_inputs(out) == inputs:
+            return out
+        remove_unfinished(out)
+        _write_store(
+            out, design, layout_src, subject, space, sessions, dtype, zscore, inputs, quiet
+        )
+    return out
 
+
+def _write_store(out, design, layout_src, subject, space, sessions, dtype, zscore, inputs, quiet):
+    """Stream every session into the store at ``out`` (see :func:`prepare_nsd`)."""
+    # ROIs and noise ceiling first: a bad label file fails now, not after every session
+    rois, ncsnr = layout_src.rois(), layout_src.ncsnr()
     trial_ids, trial_sess = design.trials(subject, sessions)
     lay = trial_layout(trial_ids, design.sharedix)
     n_rep = int(lay["n_trials"][lay["test"]].max(initial=0))
@@ -424,7 +501,7 @@ def prepare_nsd(
         else "percent signal change; repeats averaged",
         "split": "test = the shared 1000 NSD images shown in these sessions",
         "dtype": dtype,
-        "nsdgeneral": nsdgeneral,
+        "nsdgeneral": inputs["nsdgeneral"],
         "n_trials": len(trial_ids),
     }
     from tqdm.auto import tqdm
@@ -433,6 +510,7 @@ def prepare_nsd(
         out, len(lay["image_ids"]), space_obj.n_targets, dtype, n_rep, len(lay["test"])
     ) as w:
         weights = 1.0 / lay["n_trials"]
+        missing = _MissingTrials(lay["n_trials"])
         steps = [(s, part) for s in sessions for part in layout_src.parts]
         for s, part in tqdm(steps, desc=f"NSD subj{subject:02d} {space}", disable=quiet):
             sel = trial_sess == s
@@ -440,20 +518,21 @@ def prepare_nsd(
             block, col0 = layout_src.read(s, part)  # (750, n_targets_part) float32
             if zscore:
                 zscore_rows(block)
-            w.add_rows(rows, block, col0=col0, weights=weights[rows])
             is_test = lay["test_pos"][sel] >= 0
-            if w.repeats is not None and is_test.any():
+            if w.repeats is not None and is_test.any():  # single trials: NaN stays "missing"
                 w.set_repeats(
                     lay["slot"][sel][is_test], lay["test_pos"][sel][is_test], block[is_test], col0
                 )
+            missing.drop(block, rows, col0)
+            w.add_rows(rows, block, col0=col0, weights=weights[rows])
             del block
+        meta["missing_trials"] = missing.fix(w.responses)
         w.write_array("image_ids", lay["image_ids"])
         w.write_array("n_trials", lay["n_trials"].astype(np.int16))
         w.write_array("train", lay["train"])
         w.write_array("test", lay["test"])
         w.write_space(space_obj)
-        w.write_rois(layout_src.rois())
-        ncsnr = layout_src.ncsnr()
+        w.write_rois(rois)
         if ncsnr is not None:
             w.write_array("ncsnr", ncsnr)
             if len(lay["test"]):
@@ -495,7 +574,7 @@ def load_nsd(
     path = prepare_nsd(root, subject, space, sessions, **prepare_kwargs)
     ids = store_array(path, "image_ids")
     if images is None:
-        stim = root / Manifest.load("nsd").path("stimuli")
+        stim = Manifest.load("nsd").local_path(root, "stimuli")
         if not stim.exists():
             raise FileNotFoundError(
                 f"the NSD stimuli {stim} are missing; download them with `brainenc data download "
@@ -513,12 +592,12 @@ def _betas_files(root, manifest, subject, space, sessions) -> dict[int, list[Pat
     for s in sessions:
         if space == "fsaverage":
             files = [
-                root / manifest.path("betas", space, subject=subject, session=s, hemi=h)
+                manifest.local_path(root, "betas", space, subject=subject, session=s, hemi=h)
                 for h in HEMIS
             ]
         else:
-            h5 = root / manifest.path("betas", space, subject=subject, session=s)
-            nii = root / manifest.path("betas_nifti", space, subject=subject, session=s)
+            h5 = manifest.local_path(root, "betas", space, subject=subject, session=s)
+            nii = manifest.local_path(root, "betas_nifti", space, subject=subject, session=s)
             files = [h5 if h5.exists() or not nii.exists() else nii]
         missing += [f for f in files if not f.exists()]
         out[s] = files
@@ -530,6 +609,57 @@ def _betas_files(root, manifest, subject, space, sessions) -> dict[int, list[Pat
             f"--sessions {first}-{sessions[-1]}`, or pass sessions= with the sessions you have"
         )
     return out
+
+
+def _label_files(root, manifest, subject, space, nsdgeneral, atlases) -> list[Path]:
+    """The ROI, colour-table and transform files a preparation reads besides the betas."""
+
+    def at(key, **fields):
+        return manifest.local_path(root, key, space, subject=subject, **fields)
+
+    def ctab(label):
+        return manifest.local_path(root, "ctab", subject=subject, label=label)
+
+    files = []
+    for label in SUBJECT_LABELS:
+        files.append(ctab(label))
+        if space == "fsaverage":
+            files += [at("labels", hemi=h, label=label) for h in HEMIS]
+        else:
+            files.append(at("rois", label=label))
+    if space != "fsaverage":
+        extra = [at("rois", label="nsdgeneral")] if nsdgeneral else []
+        return [at("brainmask"), *extra, *files]
+    for atlas in dict.fromkeys([*atlases, *(["nsdgeneral"] if nsdgeneral else [])]):
+        files += [at("atlas", hemi=h, label=atlas) for h in HEMIS]
+        if atlas not in _BUILTIN_CTABS:
+            files.append(ctab(atlas))
+    return files + [at("transform", hemi=h) for h in HEMIS]
+
+
+def _check_inputs(paths: list[Path], subject: int, space: str) -> None:
+    """One error listing every missing input file, before any work starts."""
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        listed = "\n  ".join(map(str, missing[:10]))
+        more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise FileNotFoundError(
+            f"{len(missing)} input files of NSD subject {subject} ({space}) are missing:\n"
+            f"  {listed}{more}\ndownload them with `brainenc data download nsd --subject "
+            f"{subject} --space {space}` (they are in its default selection)"
+        )
+
+
+@contextmanager
+def _readable(path: Path):
+    """Turn a library's error on a truncated or corrupt betas file into one that says the fix."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(
+            f"{path} is truncated or corrupt ({type(e).__name__}: {e}); delete it and download "
+            "it again (brainenc data download verifies and refetches)"
+        ) from None
 
 
 class _SurfaceSource:
@@ -565,7 +695,7 @@ class _SurfaceSource:
         self.parts = list(range(2))
 
     def _p(self, key, **fields):
-        return self.root / self.manifest.path(key, "fsaverage", subject=self.subject, **fields)
+        return self.manifest.local_path(self.root, key, "fsaverage", subject=self.subject, **fields)
 
     def space(self) -> Space:
         if self.keep[0] is None:
@@ -613,7 +743,7 @@ class _SurfaceSource:
         return add_combined_rois(rois)
 
     def _ctab(self, label):
-        return self.root / self.manifest.path("ctab", subject=self.subject, label=label)
+        return self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
 
     def ncsnr(self):
         files = [self._p("ncsnr", hemi=h) for h in HEMIS]
@@ -626,6 +756,7 @@ class _VolumeSource:
     """func1pt8mm betas: targets are the voxels of the brain mask (or nsdgeneral)."""
 
     def __init__(self, root, manifest, subject, betas, nsdgeneral):
+        import h5py
         import nibabel as nib
 
         self.root, self.manifest, self.subject, self.betas = Path(root), manifest, subject, betas
@@ -641,9 +772,15 @@ class _VolumeSource:
         self.mask = mask
         self.flat = np.flatnonzero(mask.ravel())
         self.parts = [0]
+        # HDF5 finds truncation on open: check every session now, not when its turn comes
+        for path in (files[0] for files in betas.values() if files[0].suffix == ".hdf5"):
+            with _readable(path), h5py.File(path, "r"):
+                pass
 
     def _p(self, key, **fields):
-        return self.root / self.manifest.path(key, "func1pt8mm", subject=self.subject, **fields)
+        return self.manifest.local_path(
+            self.root, key, "func1pt8mm", subject=self.subject, **fields
+        )
 
     def _volume(self, path) -> np.ndarray:
         import nibabel as nib
@@ -667,7 +804,7 @@ class _VolumeSource:
         if path.suffix == ".hdf5":
             import h5py
 
-            with h5py.File(path, "r") as f:
+            with _readable(path), h5py.File(path, "r") as f:
                 if "betas" not in f:
                     raise ValueError(f"{path} has no dataset 'betas'; it has {list(f)}")
                 ds = f["betas"]
@@ -680,7 +817,8 @@ class _VolumeSource:
         else:
             import nibabel as nib
 
-            arr = np.asanyarray(nib.load(str(path)).dataobj)
+            with _readable(path):
+                arr = np.asanyarray(nib.load(str(path)).dataobj)
             if arr.shape != (*self.grid, TRIALS_PER_SESSION):
                 raise ValueError(
                     f"{path} has shape {arr.shape}; expected {(*self.grid, TRIALS_PER_SESSION)}"
@@ -699,7 +837,7 @@ class _VolumeSource:
             if label == "nsdgeneral" and not path.exists():
                 continue
             names = _BUILTIN_CTABS.get(label) or read_ctab(
-                self.root / self.manifest.path("ctab", subject=self.subject, label=label)
+                self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
             )
             values = self._volume(path).ravel()[self.flat]
             rois.update(label_masks(values, names, group=label if len(names) > 1 else None))
@@ -714,7 +852,7 @@ class _VolumeSource:
 
 def nsd_file(root, key: str, space: str | None = None, **fields) -> Path:
     """Absolute path of one NSD file from the manifest (e.g. ``nsd_file(root, "stimuli")``)."""
-    return Path(root) / Manifest.load("nsd").path(key, space, **fields)
+    return Manifest.load("nsd").local_path(root, key, space, **fields)
 
 
 __all__ = [

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,25 @@ class StoreWriter:
     def set_meta(self, meta: dict, inputs: dict | None = None) -> None:
         self.file.attrs["meta"] = json.dumps(meta)
         self.file.attrs["inputs"] = json.dumps(inputs or {}, sort_keys=True)
+
+
+def remove_unfinished(path) -> list[Path]:
+    """Delete the temporary files a killed :class:`StoreWriter` of ``path`` left behind.
+
+    Call it while holding the store's :func:`~brainenc.files.file_lock`, so that no live writer
+    owns them. Returns the deleted files (a warning names them too).
+    """
+    path = Path(path)
+    orphans = sorted(path.parent.glob(f".{path.name}.*.part"))
+    for orphan in orphans:
+        orphan.unlink()
+    if orphans:
+        warnings.warn(
+            f"removed {len(orphans)} unfinished store file(s) of an interrupted run "
+            f"({', '.join(p.name for p in orphans)}); preparing {path.name} from the start",
+            stacklevel=3,
+        )
+    return orphans
 
 
 def store_inputs(path) -> dict | None:

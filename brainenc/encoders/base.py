@@ -26,11 +26,14 @@ import torch
 from safetensors.numpy import load_file, save_file
 from sklearn.exceptions import NotFittedError
 
+from ..files import file_lock
 from ..metrics import pearson_r, r2_score
 from ..validation import check_pair
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
+FORMAT_VERSION = 1
+"""Version of the encoder directory layout; a directory of a later version is refused."""
 METRICS = {"r": pearson_r, "r2": r2_score}
 
 ENCODERS: dict[str, type[Encoder]] = {}
@@ -115,8 +118,9 @@ class Encoder(abc.ABC):
         Parameters
         ----------
         directory : path-like
-            Created (its parent must exist). An existing encoder directory is replaced; any
-            other non-empty directory is left alone and raises ``FileExistsError``.
+            Created, with its parents. An existing encoder directory is replaced; a file or any
+            other non-empty directory is left alone and raises ``FileExistsError``. Processes
+            saving to the same directory take turns (a lock file ``.<name>.lock`` beside it).
         metadata : dict, optional
             JSON-friendly provenance written into ``config.json`` (backbone spec, dataset, split…)
             and given back as ``metadata_`` by :meth:`load`.
@@ -125,10 +129,18 @@ class Encoder(abc.ABC):
         -------
         Path of the directory.
         """
-        from .. import __version__
-
         self._check_fitted()
         directory = Path(directory).expanduser()
+        with file_lock(directory, "encoder directory"):  # concurrent saves take turns
+            return self._save(directory, metadata)
+
+    def _save(self, directory: Path, metadata: dict | None) -> Path:
+        from .. import __version__
+
+        if directory.exists() and not directory.is_dir():
+            raise FileExistsError(
+                f"{directory} is a file, not an encoder directory; choose another path"
+            )
         if (
             directory.exists()
             and not (directory / CONFIG_FILE).exists()
@@ -146,6 +158,7 @@ class Encoder(abc.ABC):
         arrays = self._get_arrays()
         config = {
             "kind": self.kind,
+            "format_version": FORMAT_VERSION,
             "brainenc_version": __version__,
             "params": params,
             "params_not_saved": unsaved,
@@ -172,9 +185,19 @@ class Encoder(abc.ABC):
 
         Called on :class:`Encoder` itself (or through :func:`load_encoder`) it loads any kind;
         called on a subclass it also checks that the directory holds that kind.
+
+        Raises ``ValueError`` for a directory of a later format version, arrays whose shapes
+        differ from ``config.json`` or from each other, and weights that predict NaN or inf for a
+        target the encoder fitted.
         """
         directory = Path(directory).expanduser()
         config = _read_config(directory)
+        version = config.get("format_version", 1)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(
+                f"{directory / CONFIG_FILE} has format version {version!r}; this brainenc reads "
+                f"up to {FORMAT_VERSION}: upgrade brainenc to load it"
+            )
         kind = config.get("kind")
         if kind not in ENCODERS:
             raise ValueError(
@@ -194,9 +217,50 @@ class Encoder(abc.ABC):
         missing = set(config.get("shapes", {})) - set(arrays)
         if missing:
             raise ValueError(f"{directory / WEIGHTS_FILE} lacks arrays {sorted(missing)}")
-        encoder._set_arrays(arrays)
+        for name, shape in config.get("shapes", {}).items():
+            if list(arrays[name].shape) != shape:
+                raise ValueError(
+                    f"{directory / WEIGHTS_FILE}: array {name!r} has shape "
+                    f"{list(arrays[name].shape)} but {CONFIG_FILE} says {shape}; the directory is "
+                    "corrupt or mixes two encoders: save the encoder again"
+                )
+        try:
+            encoder._set_arrays(arrays)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"{directory / WEIGHTS_FILE} is not a {kind} encoder ({e})") from None
+        _check_loaded(encoder, directory)
         encoder.metadata_ = config.get("metadata", {})
         return encoder
+
+
+def _check_loaded(encoder: Encoder, directory: Path) -> None:
+    """Predict from zero features: every fitted target must get a finite value.
+
+    Zero features reach every weight (``0 * NaN`` is NaN), so NaN or inf weights show, and
+    arrays that disagree on the number of features or targets fail here rather than later.
+    """
+    n_features = getattr(encoder, "n_features_in_", None)
+    if n_features is None:
+        return
+    try:
+        probe = encoder.predict(np.zeros((1, n_features), np.float32))
+    except ValueError as e:
+        raise ValueError(
+            f"{directory / WEIGHTS_FILE}: the arrays do not fit together ({e}); the directory is "
+            "corrupt: save the encoder again"
+        ) from None
+    fitted = np.asarray(getattr(encoder, "valid_targets_", np.ones(probe.shape[1], bool)), bool)
+    if probe.shape != (1, fitted.shape[0]):
+        raise ValueError(
+            f"{directory / WEIGHTS_FILE}: the encoder predicts {probe.shape[1]} targets but marks "
+            f"{fitted.shape[0]} as fitted; the directory is corrupt: save the encoder again"
+        )
+    bad = int((~np.isfinite(probe[0, fitted])).sum())
+    if bad:
+        raise ValueError(
+            f"{directory / WEIGHTS_FILE}: the weights predict NaN or inf for {bad} fitted "
+            "targets; the file is corrupt: fit and save the encoder again"
+        )
 
 
 def load_encoder(directory) -> Encoder:

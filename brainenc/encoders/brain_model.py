@@ -48,6 +48,7 @@ class BrainModel(torch.nn.Module):
         :meth:`Encoder.load` read) plus the encoder kind, the backbone spec and the dataset.
         A backbone whose ``spec`` differs from the ``"backbone"`` the encoder was saved with
         raises ``ValueError``: the encoder's weights only mean something on its own features.
+        So does ``data`` of another dataset, subject or space than the encoder's metadata names.
         """
         metadata = {"encoder": encoder.kind, **getattr(encoder, "metadata_", {})}
         spec = getattr(backbone, "spec", None)
@@ -60,6 +61,14 @@ class BrainModel(torch.nn.Module):
                 )
         if data is None:
             return cls(backbone, encoder, metadata=metadata)
+        for key in ("dataset", "subject", "space"):
+            fitted_on = getattr(encoder, "metadata_", {}).get(key)
+            if fitted_on is not None and key in data.meta and data.meta[key] != fitted_on:
+                raise ValueError(
+                    f"the encoder was fitted on {key} {fitted_on!r} but the data are {key} "
+                    f"{data.meta[key]!r}: their targets and ROIs are not the encoder's; pass the "
+                    f"BrainData of {key} {fitted_on!r}"
+                )
         n_targets = getattr(encoder, "n_targets_", data.n_targets)
         if n_targets != data.n_targets:
             raise ValueError(

@@ -10,7 +10,7 @@ import torch
 from himalaya.backend import get_backend, set_backend
 from himalaya.ridge import RidgeCV
 
-from ..validation import as_float_array, check_pair
+from ..validation import check_alphas, check_cv, check_features, check_pair
 from .base import Encoder
 
 DEFAULT_ALPHAS = np.logspace(-2, 8, 11)
@@ -122,12 +122,11 @@ class LinearEncoder(Encoder):
         """
         if self.nan_targets not in ("raise", "ignore"):
             raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {self.nan_targets!r}")
-        alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
-        if alphas.size == 0 or not (alphas > 0).all():
-            raise ValueError(f"alphas must be a non-empty list of positive numbers; got {alphas}")
+        alphas = check_alphas(self.alphas)
         features, responses = check_pair(
             features, responses, allow_nan_targets=self.nan_targets == "ignore"
         )
+        check_cv(self.cv, len(features))
         features = _pooled(features)
         valid = np.isfinite(responses).all(axis=0)
         y = responses if valid.all() else responses[:, valid]
@@ -179,7 +178,7 @@ class LinearEncoder(Encoder):
             NaN in the columns of targets ignored at fit (``nan_targets="ignore"``).
         """
         self._check_fitted()
-        x = _pooled(as_float_array(features, "features", ndim=(2, 3)))
+        x = _pooled(check_features(features))
         if x.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"features has {x.shape[1]} columns but the encoder was fitted on "

@@ -7,7 +7,8 @@ whose attributes do not match is rebuilt, never reused.
 
 Extraction writes into ``<name>.partial.h5``: a ``features`` dataset and a per-row ``done`` mask,
 flushed after every batch, so an interrupted run resumes with the missing rows only. On completion
-the file is renamed atomically to ``<name>.h5``.
+the file is renamed atomically to ``<name>.h5``. A file lock (``.<name>.h5.lock``) makes a second
+process that wants the same features wait for the first and then read its file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data.download import sha256_file
 from ..data.images import ImageSet
+from ..files import file_lock
 from .backbone import Backbone
 from .extract import _as_image_set, _check_args, _feature_batches, _running
 
@@ -95,13 +97,17 @@ def cached_features(
         "format_version": FORMAT_VERSION,
     }
     path = _cache_path(cache_dir, parts)
-    if not _usable(path, parts, len(images)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial.h5")
-        _usable(partial, parts, len(images), complete=False)  # deletes one of other inputs
-        with h5py.File(partial, "a") as f:
-            _extract_missing(f, backbone, images, parts, batch_size, device, num_workers, progress)
-        os.replace(partial, path)
+    # a second process filling the same cache waits here, then reads what the first wrote
+    with file_lock(path, "feature cache"):
+        if not _usable(path, parts, len(images)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".partial.h5")
+            _usable(partial, parts, len(images), complete=False)  # deletes one of other inputs
+            with h5py.File(partial, "a") as f:
+                _extract_missing(
+                    f, backbone, images, parts, batch_size, device, num_workers, progress
+                )
+            os.replace(partial, path)
     return _read(path, mmap)
 
 

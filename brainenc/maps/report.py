@@ -14,9 +14,10 @@ import os
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from .. import __version__
-from ..files import write_atomically
+from ..files import inside, write_atomically
 from .run_dir import SYNTHESIS, read_summary, read_synthesis
 
 _TABLE_KEYS = ("backbones", "rois", "maps")  # summary keys shown as content, not as metadata
@@ -62,6 +63,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     ------
     FileNotFoundError
         ``summary.json``, or a map it lists, is missing.
+    ValueError
+        ``summary.json`` is malformed, or names a file outside ``run_dir``: only files inside the
+        run folder go into the page.
     """
     run_dir = Path(run_dir).expanduser()
     summary = read_summary(run_dir)
@@ -105,7 +109,7 @@ def _score_table(summary: dict) -> str:
     rows = []
     for roi in rois:
         cells = "".join(_cell(scores.get(roi)) for *_, scores in columns)
-        size = f"<td>{sizes[roi]}</td>" if sizes else ""
+        size = f"<td>{escape(str(sizes[roi]))}</td>" if sizes else ""
         rows.append(f'<tr><td class="roi">{escape(roi)}</td>{size}{cells}</tr>')
     return (
         "<h2>Scores per ROI</h2>\n<table>\n"
@@ -127,7 +131,7 @@ def _cell(value) -> str:
 def _maps(summary: dict, run_dir: Path, page_dir: Path) -> str:
     figures = []
     for entry in summary.get("maps", []):
-        path = run_dir / entry["file"]
+        path = inside(run_dir, entry["file"], "a map file in summary.json", resolve=True)
         if not path.is_file():
             raise FileNotFoundError(
                 f"summary.json lists the map {entry['file']!r} but {path} is missing; rerun the "
@@ -135,7 +139,9 @@ def _maps(summary: dict, run_dir: Path, page_dir: Path) -> str:
             )
         link = ""
         if "interactive" in entry:
-            target = Path(os.path.relpath(run_dir / entry["interactive"], page_dir)).as_posix()
+            view = inside(run_dir, entry["interactive"], "an interactive view in summary.json")
+            # a relative path, percent-encoded: a ':' cannot make it a javascript: or data: URL
+            target = quote(Path(os.path.relpath(view, page_dir)).as_posix())
             link = f'<figcaption><a href="{escape(target)}">interactive 3-D view</a></figcaption>'
         figures.append(f"<figure>{_img(path, entry['title'])}{link}</figure>")
     if not figures:

@@ -95,7 +95,47 @@ def read_summary(run_dir: str | os.PathLike) -> dict:
             f"{path} does not exist; give the results folder of a run (written by "
             "`brainenc demo`, scripts/fit_nsd_subject.py or scripts/cortical_maps.py)"
         )
-    return _read_json(path)
+    summary = _read_json(path)
+    _check_summary(summary, path)
+    return summary
+
+
+def _check_summary(summary: dict, path: Path) -> None:
+    """Raise ``ValueError`` naming the first key of ``summary`` whose type the report cannot use."""
+
+    def fail(key: str, expected: str, value) -> None:
+        raise ValueError(
+            f"{path}: {key} must be {expected}; got {json.dumps(value)[:80]}. Fix the file or "
+            "rerun the step that wrote it"
+        )
+
+    def number_or_null(value) -> bool:
+        return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+    for key in ("data", "backbones", "rois"):
+        if not isinstance(summary.get(key, {}), dict):
+            fail(f"'{key}'", "an object", summary[key])
+    for model, results in summary.get("backbones", {}).items():
+        if not isinstance(results, dict):
+            fail(f"'backbones.{model}'", "an object", results)
+        for score, values in results.items():
+            if score.startswith("roi_") and (
+                not isinstance(values, dict) or not all(map(number_or_null, values.values()))
+            ):
+                fail(f"'backbones.{model}.{score}'", "an object of ROI: number", values)
+    for roi, size in summary.get("rois", {}).items():
+        if not number_or_null(size):
+            fail(f"'rois.{roi}'", "a number of targets", size)
+    maps = summary.get("maps", [])
+    if not isinstance(maps, list):
+        fail("'maps'", "a list", maps)
+    for i, entry in enumerate(maps):
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(k), str) for k in ("file", "title")
+        ):
+            fail(f"'maps[{i}]'", 'an object with string "file" and "title"', entry)
+        if not isinstance(entry.get("interactive", ""), str):
+            fail(f"'maps[{i}].interactive'", "a path string", entry["interactive"])
 
 
 def read_synthesis(path: str | os.PathLike) -> tuple[list[str], str]:
@@ -130,8 +170,10 @@ def _synthesis_setup(record: dict) -> str:
 def _read_json(path: Path) -> dict:
     try:
         content = json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); rerun the step that wrote it") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); rerun the step that wrote it"
+        ) from None
     if not isinstance(content, dict):
         raise ValueError(f"{path} must hold a JSON object; rerun the step that wrote it")
     return content

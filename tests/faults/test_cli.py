@@ -1,0 +1,94 @@
+"""The ``brainenc`` command: one-line errors, arguments checked first, a fast ``--help``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+
+from brainenc.cli import main
+
+HELPS = [[], ["demo"], ["synthesize"], ["world", "build"], ["data", "download"], ["report"]]
+
+
+def test_help_answers_without_importing_torch():
+    code = (
+        "import sys\nfrom brainenc.cli import build_parser\nparser = build_parser()\n"
+        f"for argv in {HELPS!r}:\n"
+        "    try:\n        parser.parse_args([*argv, '--help'])\n"
+        "    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'nibabel', 'h5py') if m in sys.modules))"
+    )
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - t
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert "usage: brainenc" in out.stdout
+    assert elapsed < 2.0  # six --help pages, interpreter start included
+
+
+def _run(argv, capsys):
+    """Exit code and stderr of ``brainenc argv`` (argparse errors exit through SystemExit)."""
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def _one_line(err: str) -> str:
+    assert err.startswith("brainenc: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_unknown_roi_fails_before_any_fitting(monkeypatch, capsys):
+    def never(*args, **kwargs):
+        raise AssertionError("synthesis started before the arguments were checked")
+
+    fake = types.ModuleType("brainenc.synthesis.world")
+    fake.synthesize_world = fake.world_guidance = never
+    monkeypatch.setitem(sys.modules, "brainenc.synthesis.world", fake)
+    code, err = _run(["synthesize", "--roi", "NOPE"], capsys)
+    assert code == 2 and "unknown ROI 'NOPE'; the world's ROIs are V1" in _one_line(err)
+    code, err = _run(["synthesize", "--roi", "FFA", "--n", "0"], capsys)
+    assert code == 2 and "--n must be at least 1" in _one_line(err)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "prepare", "nsd"], "needs --subject"),
+        (["data", "download", "nsd", "--subject", "9", "--dry-run"], "nsd has no subject 9"),
+        (["data", "download", "nope", "--dry-run"], "no manifest"),
+        (["data", "download", "nsd", "--subject", "1", "--sessions", "5-1"], "end before start"),
+        (["data", "download", "algonauts2023", "--subject", "1"], "cannot be downloaded auto"),
+        (["report", "{tmp}/nothing"], "summary.json does not exist"),
+        (["demo", "--synthesize", "XYZ"], "unknown ROI 'XYZ'"),
+        (["synthesize"], "the following arguments are required: --roi"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.setenv("BRAINENC_DATA", str(tmp_path))
+    code, err = _run([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code != 0
+    assert message in _one_line(err)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"summary\.json does not exist"):
+        main(["--debug", "report", str(tmp_path)])
+
+
+def test_an_internal_error_says_it_is_a_bug(monkeypatch, capsys):
+    import brainenc.maps.report as report
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(report, "build_report", broken)
+    code, err = _run(["report", "x"], capsys)
+    assert code == 1 and "ZeroDivisionError: division by zero (this is a bug" in _one_line(err)
