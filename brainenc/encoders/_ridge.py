@@ -121,11 +121,12 @@ class RidgeCVSolver:
             raise ValueError(
                 f"responses has {y.shape[0]} rows but the features have {self.n_images}"
             )
-        y_mean = y.mean(0, dtype=torch.float64).float()
+        y_mean = y.mean(0)
         yc = y - y_mean
         del y
         full = self._full
         q = full.u.T @ yc
+        spans = full.rank == full.n - 1  # U spans the centred images: nothing lies outside it
         if self._folds is not None:
             errors = 0
             for train, val, basis, val_basis in self._folds:
@@ -137,21 +138,17 @@ class RidgeCVSolver:
                     yc[val] - y_train_mean, val_basis, -basis.scale, basis.u.T @ y_train, uniform
                 )
             errors = errors / len(self._folds)
-            del yc
+        elif self.cv == "loo":
+            # residuals as (Y - U Q) + U (1 - shrink) Q: no cancellation at small alphas
+            outside = torch.zeros_like(yc) if spans else torch.addmm(yc, full.u, q, alpha=-1)
+            errors = _residual_errors(outside, full.u, full.keep, q, full.loo_weights())
         else:
-            # residuals as (Y - U Q) + U (1 - shrink) Q: no cancellation at small alphas, and
-            # exactly zero outside U when U spans the centred images (n_images <= n_features)
-            if full.rank < full.n - 1:
-                outside = torch.addmm(yc, full.u, q, alpha=-1)
-            else:
-                outside = torch.zeros_like(yc)
-            del yc
-            if self.cv == "loo":
-                errors = _residual_errors(outside, full.u, full.keep, q, full.loo_weights())
-            else:
-                rss = outside.square_().sum(0)
-                errors = (rss + full.keep.square() @ q.square()) / full.gcv_denominator()[:, None]
-            del outside
+            # ‖Y - U Q‖² = ‖Y‖² - ‖Q‖² (U has orthonormal columns), in float64
+            rss = yc.square().sum(0).double() - q.double().square().sum(0)
+            rss = torch.zeros_like(rss) if spans else rss.clamp(min=0)
+            keep = full.keep.double().square() @ q.double().square()
+            errors = ((rss + keep) / full.gcv_denominator()[:, None]).float()
+        del yc
         errors = torch.where(torch.isnan(errors), torch.inf, errors)
         best = errors.argmin(0)
         coef = full.v @ (full.scale[best].T * q)
@@ -197,8 +194,8 @@ class _Basis:
         return (1 / (self.n * one_minus_h.square())).float()
 
     def gcv_denominator(self) -> torch.Tensor:
-        """``n (1 - tr(H) / n)²`` per alpha (the intercept counts in ``tr(H)``), float32."""
-        return (self.n * (1 - (1 + self.shrink64.sum(1)) / self.n).square()).float()
+        """``n (1 - tr(H) / n)²`` per alpha (the intercept counts in ``tr(H)``), float64."""
+        return self.n * (1 - (1 + self.shrink64.sum(1)) / self.n).square()
 
 
 def _residual_errors(target, basis, factors, q, weights) -> torch.Tensor:

