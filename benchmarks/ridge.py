@@ -130,6 +130,7 @@ def main(argv=None) -> None:
         return
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ridge_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         n, v = args.images, args.targets
         print(f"comparison: {n} images x {args.features} features -> {v} targets, float32, ")
