@@ -120,38 +120,55 @@ class LinearEncoder(Encoder):
         -------
         self
         """
-        if self.nan_targets not in ("raise", "ignore"):
-            raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {self.nan_targets!r}")
         features, responses = check_pair(
             features, responses, allow_nan_targets=self.nan_targets == "ignore"
         )
-        solver = RidgeCVSolver(_pooled(features), self.alphas, cv=self.cv, device=self.device)
-        if self.nan_targets == "ignore":
-            valid = np.isfinite(responses).all(axis=0)
-        else:  # check_pair refused any non-finite value
-            valid = np.ones(responses.shape[1], bool)
-        targets = np.flatnonzero(valid)
+        solver = self._solver(_pooled(features))
         n_targets = responses.shape[1]
         arrays = {
-            "coef": np.zeros((solver.n_features, n_targets), np.float32),
-            "intercept": np.full(n_targets, np.nan, np.float32),
+            "coef": np.empty((solver.n_features, n_targets), np.float32),
+            "intercept": np.empty(n_targets, np.float32),
             "x_mean": solver.x_mean.float().cpu().numpy(),
-            "best_alphas": np.full(n_targets, np.nan),
-            "cv_scores": np.full(n_targets, np.nan),
-            "valid_targets": valid,
+            "best_alphas": np.empty(n_targets),
+            "cv_scores": np.empty(n_targets),
+            "valid_targets": np.empty(n_targets, bool),
         }
         batch = self.n_targets_batch or max(1, WORKSPACE_BYTES // solver.bytes_per_target())
-        starts = range(0, len(targets), batch)
-        for start in tqdm(starts, desc="ridge", unit="block", disable=not progress):
-            # a slice keeps the block a view of responses when every target is fitted
-            block = slice(start, start + batch) if valid.all() else targets[start : start + batch]
-            solution = solver.solve(responses[:, block])
-            arrays["coef"][:, block] = solution.coef
-            arrays["intercept"][block] = solution.intercept
-            arrays["best_alphas"][block] = solution.best_alphas
-            arrays["cv_scores"][block] = solution.cv_scores
+        blocks = [slice(a, a + batch) for a in range(0, n_targets, batch)]
+        for block in tqdm(blocks, desc="ridge", unit="block", disable=not progress):
+            for name, values in self._fit_block(solver, responses[:, block]).items():
+                arrays[name][..., block] = values
         self._set_arrays(arrays)
         return self
+
+    def _solver(self, features: np.ndarray) -> RidgeCVSolver:
+        if self.nan_targets not in ("raise", "ignore"):
+            raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {self.nan_targets!r}")
+        return RidgeCVSolver(features, self.alphas, cv=self.cv, device=self.device)
+
+    def _fit_block(self, solver: RidgeCVSolver, responses: np.ndarray) -> dict[str, np.ndarray]:
+        """The fitted arrays (but ``x_mean``) of one block of targets, shape (..., n_block)."""
+        valid = np.isfinite(responses).all(axis=0)
+        if not valid.all() and self.nan_targets == "raise":
+            raise ValueError(
+                f"responses has NaN or inf in {(~valid).sum()} targets; drop them first, or "
+                "pass nan_targets='ignore' to fit the finite targets only"
+            )
+        n = len(valid)
+        block = {
+            "coef": np.zeros((solver.n_features, n), np.float32),
+            "intercept": np.full(n, np.nan, np.float32),
+            "best_alphas": np.full(n, np.nan),
+            "cv_scores": np.full(n, np.nan),
+            "valid_targets": valid,
+        }
+        if valid.any():
+            solution = solver.solve(responses if valid.all() else responses[:, valid])
+            block["coef"][:, valid] = solution.coef
+            block["intercept"][valid] = solution.intercept
+            block["best_alphas"][valid] = solution.best_alphas
+            block["cv_scores"][valid] = solution.cv_scores
+        return block
 
     def predict(self, features) -> np.ndarray:
         """Predicted responses.
