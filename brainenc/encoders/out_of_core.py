@@ -7,9 +7,13 @@ store's chunk order, and writes each block's weights into the encoder directory 
 solved; the block size follows the ``memory`` budget, so peak memory does not grow with the
 number of targets. The directory is the one :meth:`Encoder.save` writes (``config.json`` +
 ``weights.safetensors``, loadable with :func:`load_encoder`). While the fit runs it is built
-in ``.<name>.partial`` next to the target, with a ``progress.json`` that lists the finished
-blocks: a killed fit started again with the same inputs resumes after its last finished block.
+in ``.<name>.partial`` next to the target, with progress files that list the finished blocks:
+a killed fit started again with the same inputs resumes after its last finished block.
 :func:`score_out_of_core` streams predictions and scores the same way.
+
+Under ``torchrun`` (an initialised ``torch.distributed`` process group) the blocks are shared
+out among the ranks, which write their disjoint columns of the same weights file; the directory
+must be on a file system every rank sees.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..distributed import barrier, broadcast, rank_and_world
 from ..validation import as_float_array, check_indices
 from .base import (
     CONFIG_FILE,
@@ -35,7 +40,8 @@ from .base import (
 )
 from .linear import LinearEncoder, _pooled
 
-PROGRESS_FILE = "progress.json"
+PROGRESS_FILE = "progress.{rank}.json"
+"""Blocks finished by one rank (the union over ranks is what a resumed fit skips)."""
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20,
           "GIB": 2**30}  # fmt: skip
 _SAFETENSORS_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64",
@@ -106,11 +112,13 @@ def fit_out_of_core(
         )
     order = np.argsort(rows, kind="stable")  # HDF5 reads rows in increasing order
     rows, features = rows[order], np.asarray(features[order], np.float32)
+    rank, world = rank_and_world()
     solver = encoder._solver(features)
     per_target = solver.bytes_per_target() + len(rows) * np.dtype(responses.dtype).itemsize
     block = encoder.n_targets_batch or _block_size(
         parse_memory(memory), per_target, responses, n_targets
     )
+    block = broadcast(block)  # every rank cuts the same blocks
     fingerprint = _fingerprint(encoder, features, rows, responses, block)
     shapes = {
         "best_alphas": (n_targets,),
@@ -121,25 +129,33 @@ def fit_out_of_core(
         "valid_targets": (n_targets,),
     }
     dtypes = {"best_alphas": np.float64, "cv_scores": np.float64, "valid_targets": bool}
-    partial = directory.with_name(f".{directory.name}.partial")
-    done = _resume(partial, fingerprint)
     layout = {k: (s, dtypes.get(k, np.float32)) for k, s in shapes.items()}
-    starts = [a for a in range(0, n_targets, block) if a not in done]
+    partial = directory.with_name(f".{directory.name}.partial")
+    if rank == 0:
+        _prepare_partial(partial, fingerprint)
+        with _Weights(partial / WEIGHTS_FILE, layout) as weights:
+            weights.write("x_mean", solver.x_mean.float().cpu().numpy())
+    barrier()
+    done = _finished_blocks(partial, fingerprint)
+    mine = [a for a in range(0, n_targets, block) if a not in done][rank::world]
     select = slice(None) if len(rows) == n_images else rows
     with _Weights(partial / WEIGHTS_FILE, layout) as weights:
-        weights.write("x_mean", solver.x_mean.float().cpu().numpy())
-        for a in tqdm(starts, desc="ridge (out of core)", unit="block", disable=not progress):
+        for a in tqdm(mine, desc="ridge (out of core)", unit="block", disable=not progress):
             b = min(a + block, n_targets)
             fitted = encoder._fit_block(solver, np.asarray(responses[select, a:b], np.float32))
             for name, values in fitted.items():
                 weights.write(name, values, columns=slice(a, b))
-            os.fsync(weights.fd)  # the block is on disk before progress.json says so
+            os.fsync(weights.fd)  # the block is on disk before the progress file says so
             done.add(a)
             state = {"fingerprint": fingerprint, "done": sorted(done)}
-            _write_json(partial / PROGRESS_FILE, state)
-    (partial / CONFIG_FILE).write_text(encoder._config_text(shapes, metadata))
-    (partial / PROGRESS_FILE).unlink()
-    _replace_dir(partial, directory)
+            _write_json(partial / PROGRESS_FILE.format(rank=rank), state)
+    barrier()
+    if rank == 0:
+        (partial / CONFIG_FILE).write_text(encoder._config_text(shapes, metadata))
+        for path in partial.glob(PROGRESS_FILE.format(rank="*")):
+            path.unlink()
+        _replace_dir(partial, directory)
+    barrier()
     return directory
 
 
@@ -249,19 +265,27 @@ def _fingerprint(encoder, features, rows, responses, block) -> str:
     return digest.hexdigest()
 
 
-def _resume(partial: Path, fingerprint: str) -> set[int]:
-    """The finished blocks of a partial fit with this fingerprint; a fresh start otherwise."""
-    try:
-        state = json.loads((partial / PROGRESS_FILE).read_text())
-    except (OSError, ValueError):
-        state = {}
-    if state.get("fingerprint") == fingerprint and (partial / WEIGHTS_FILE).exists():
-        return set(state["done"])
-    if partial.exists():
+def _finished_blocks(partial: Path, fingerprint: str) -> set[int]:
+    """First targets of the blocks that a partial fit with this fingerprint finished."""
+    done = set()
+    if not (partial / WEIGHTS_FILE).exists():
+        return done
+    for path in partial.glob(PROGRESS_FILE.format(rank="*")):
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if state.get("fingerprint") == fingerprint:
+            done.update(state["done"])
+    return done
+
+
+def _prepare_partial(partial: Path, fingerprint: str) -> None:
+    """Keep a partial fit of these inputs (to resume it); empty the directory otherwise."""
+    if partial.exists() and not _finished_blocks(partial, fingerprint):
         for path in partial.iterdir():
             path.unlink()
     partial.mkdir(exist_ok=True)
-    return set()
 
 
 def _write_json(path: Path, value) -> None:

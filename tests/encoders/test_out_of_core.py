@@ -64,7 +64,7 @@ def test_killed_fit_resumes_after_last_finished_block(tmp_path, world, store, mo
     with pytest.raises(KeyboardInterrupt):
         fit_out_of_core(encoder, x, ds, tmp_path / "enc")
     assert not (tmp_path / "enc").exists()
-    assert (tmp_path / ".enc.partial" / PROGRESS_FILE).exists()
+    assert (tmp_path / ".enc.partial" / PROGRESS_FILE.format(rank=0)).exists()
     calls.clear()
     monkeypatch.setattr(LinearEncoder, "_fit_block", lambda *a: calls.append(1) or original(*a))
     resumed = load_encoder(fit_out_of_core(encoder, x, ds, tmp_path / "enc"))
