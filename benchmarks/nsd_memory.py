@@ -6,7 +6,7 @@ to it), then for each session count, each in a fresh process: runs ``prepare_nsd
 linear encoder from the store with :func:`brainenc.encoders.fit_out_of_core` (random 512-d
 features, ``memory="3.5GB"``) and scores it on the test images with
 :func:`~brainenc.encoders.score_out_of_core`; prints each step's peak resident memory
-(ru_maxrss), wall time and the store size.
+(VmHWM), wall time and the store size.
 
     python benchmarks/nsd_memory.py --sessions 2 4 8 [--dtype float32] [--no-fit]
                                     [--memory 3.5GB] [--workdir DIR]
@@ -26,19 +26,29 @@ import tempfile
 import time
 from pathlib import Path
 
-CHILD = """
-import json, resource, sys, time
+PEAK = """
+def peak_rss_gb():  # VmHWM: unlike ru_maxrss, it excludes what the parent held before exec
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 2**20
+"""
+
+CHILD = (
+    PEAK
+    + """
+import json, sys, time
 from brainenc.data.nsd import prepare_nsd
 root, n, dtype, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 t = time.perf_counter()
 path = prepare_nsd(root, 1, "fsaverage", f"1-{n}", out=out, dtype=dtype, quiet=True)
 wall = time.perf_counter() - t
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"sessions": n, "peak_rss_gb": peak_kb / 2**20, "wall_s": wall}))
+print(json.dumps({"sessions": n, "peak_rss_gb": peak_rss_gb(), "wall_s": wall}))
 """
+)
 
-FIT = """
-import json, resource, sys, time
+FIT = (
+    PEAK
+    + """
+import json, sys, time
 import h5py, numpy as np
 from brainenc.encoders import LinearEncoder, fit_out_of_core, score_out_of_core
 store, out, memory = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -51,10 +61,10 @@ with h5py.File(store, "r") as f:
     fit = time.perf_counter() - t
     r = score_out_of_core(out, x[test], ds, rows=test, memory=memory)
     score = time.perf_counter() - t - fit
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_rss_gb": peak_kb / 2**20, "fit_s": fit, "score_s": score,
+print(json.dumps({"peak_rss_gb": peak_rss_gb(), "fit_s": fit, "score_s": score,
                   "n_train": len(train), "mean_r": float(np.nanmean(r))}))
 """
+)
 
 
 def main(argv=None) -> None:

@@ -1,7 +1,7 @@
 """Time and peak memory of brainenc's ridge fit against himalaya, scikit-learn and a bare GEMM.
 
 One run, the same data, the same alphas (``np.logspace(-2, 8, 11)``, one per target), each method
-in a fresh process (peak resident memory is that process's ru_maxrss, data included):
+in a fresh process (peak resident memory is that process's VmHWM, data included):
 
 - brainenc: ``LinearEncoder()`` (GCV, the default) and ``LinearEncoder(cv="loo")`` (exact
   leave-one-out);
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -93,8 +92,15 @@ def run_method(method: str, path: Path, n: int, out: Path) -> dict:
         grid = np.abs(np.log(np.asarray(alphas, np.float64))[:, None] - np.log(ALPHAS)).argmin(1)
         np.save(out / f"{method}_alphas.npy", grid)
         np.save(out / f"{method}_r.npy", _pearson(y[n:], pred))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"method": method, "wall_s": wall, "peak_rss_gb": peak}
+    return {"method": method, "wall_s": wall, "peak_rss_gb": peak_rss_gb()}
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, it excludes what the
+    parent held before the process replaced its image)."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return kb / 2**20
 
 
 def _pearson(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
