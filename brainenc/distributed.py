@@ -8,7 +8,23 @@ ways.
 
 from __future__ import annotations
 
+import os
+
+import torch
 import torch.distributed as dist
+
+
+def init_from_env(device: str = "cpu") -> None:
+    """Join the process group ``torchrun`` describes in the environment, if any.
+
+    nccl for CUDA (each process on GPU ``LOCAL_RANK``), gloo otherwise; nothing without
+    torchrun's ``WORLD_SIZE`` or when a group is already initialised.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return
+    if device == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if device == "cuda" else "gloo")
 
 
 def rank_and_world() -> tuple[int, int]:

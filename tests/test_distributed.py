@@ -7,6 +7,7 @@ import sys
 
 import h5py
 import numpy as np
+import pytest
 
 from brainenc.distributed import rank_and_world, shard
 from brainenc.encoders import LinearEncoder, fit_out_of_core, load_encoder
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 import torch.distributed as dist
 
 from brainenc.encoders import LinearEncoder, fit_out_of_core
@@ -33,6 +35,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow  # two torchrun processes start in about 20 s
 def test_two_ranks_equal_one_process(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (40, 40, 40, 3), dtype=np.uint8)
