@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import check_cv
 
-CRITERIA = ("loo", "gcv")
+CRITERIA = ("gcv", "loo")
 """Cross-validation criteria computed from the full-data decomposition (besides k folds)."""
 
 DEVICES = ("cpu", "cuda")
@@ -64,13 +64,13 @@ class RidgeCVSolver:
     features : array of shape (n_images, n_features)
     alphas : array of shape (n_alphas,)
         Positive candidate regularisation strengths.
-    cv : {"loo", "gcv"}, int or scikit-learn splitter
-        Validation criterion: exact leave-one-out, generalised cross-validation, or folds over
+    cv : {"gcv", "loo"}, int or scikit-learn splitter
+        Validation criterion: generalised cross-validation, exact leave-one-out, or folds over
         images (an int means ``KFold(cv)``, unshuffled).
     device : {"cpu", "cuda"}
     """
 
-    def __init__(self, features, alphas, cv="loo", device: str = "cpu"):
+    def __init__(self, features, alphas, cv="gcv", device: str = "cpu"):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
         if device == "cuda" and not torch.cuda.is_available():

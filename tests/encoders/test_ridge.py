@@ -105,7 +105,7 @@ def test_encoder_blocks_and_cv_choices(world):
 
 def test_solver_errors():
     x, y = _problem(20, 3, 2)
-    with pytest.raises(ValueError, match="cv must be one of loo, gcv, a number of folds"):
+    with pytest.raises(ValueError, match="cv must be one of gcv, loo, a number of folds"):
         RidgeCVSolver(x, ALPHAS, cv="kfold")
     with pytest.raises(ValueError, match="device must be one of cpu, cuda; got 'tpu'"):
         RidgeCVSolver(x, ALPHAS, device="tpu")
