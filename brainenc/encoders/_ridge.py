@@ -116,7 +116,9 @@ class RidgeCVSolver:
         -------
         RidgeSolution
         """
-        y = torch.as_tensor(np.asarray(responses), dtype=torch.float32, device=self.device)
+        # torch refuses to share read-only memory (a memory-mapped file): copy such a block
+        y = np.require(responses, np.float32, ["W"])
+        y = torch.as_tensor(y, device=self.device)
         if y.shape[0] != self.n_images:
             raise ValueError(
                 f"responses has {y.shape[0]} rows but the features have {self.n_images}"

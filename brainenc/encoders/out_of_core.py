@@ -80,7 +80,7 @@ def fit_out_of_core(
         The hyperparameters (alphas, cv, nan_targets, device); it is not modified.
     features : array of shape (n_rows, n_features)
         Features of the images in ``rows`` (in that order).
-    responses : h5py.Dataset or array of shape (n_images, n_targets)
+    responses : h5py.Dataset, np.memmap or array of shape (n_images, n_targets)
         Read ``responses[rows, a:b]`` at a time (a store's ``BrainData.responses``).
     directory : path-like
         The encoder directory to write (replaced if it holds an encoder).
@@ -252,6 +252,9 @@ def _fingerprint(encoder, features, rows, responses, block) -> str:
     if source is not None:  # h5py: the file, its size and modification time
         stat = os.stat(source.filename)
         origin = [source.filename, responses.name, stat.st_size, stat.st_mtime_ns]
+    elif isinstance(responses, np.memmap):
+        stat = os.stat(responses.filename)
+        origin = [responses.filename, responses.offset, stat.st_size, stat.st_mtime_ns]
     else:
         origin = hashlib.sha256(np.ascontiguousarray(responses)).hexdigest()
     digest = hashlib.sha256(

@@ -90,3 +90,13 @@ def test_too_small_budget_says_so(tmp_path, world, store):
     ds, _ = store
     with pytest.raises(ValueError, match=r"leaves no room for a block of targets.*raise memory"):
         fit_out_of_core(LinearEncoder(), world.features, ds, tmp_path / "enc", memory="1MB")
+
+
+def test_memmap_responses(tmp_path, world):
+    path = tmp_path / "y.npy"
+    np.save(path, world.responses)
+    responses = np.load(path, mmap_mode="r")
+    encoder = LinearEncoder(n_targets_batch=10)
+    on_disk = load_encoder(fit_out_of_core(encoder, world.features, responses, tmp_path / "enc"))
+    in_memory = LinearEncoder().fit(world.features, world.responses)
+    np.testing.assert_allclose(on_disk.coef_[:, :20], in_memory.coef_[:, :20], rtol=1e-4, atol=1e-5)
