@@ -209,14 +209,15 @@ def _score(weights, features, responses, rows, metric, budget) -> np.ndarray:
     order = np.argsort(rows, kind="stable")
     rows, features = rows[order], np.asarray(features[order], np.float32)
     x = features - weights.read("x_mean")
-    # predictions, float32 responses and the metric's centred copies, plus the raw read
-    per_target = 4 * (n_features + 5 * len(rows)) + len(rows) * np.dtype(responses.dtype).itemsize
+    # weights; float32 predictions and responses; the metric's five float64 arrays; the raw read
+    per_target = 4 * n_features + (8 + 5 * 8 + responses.dtype.itemsize) * len(rows)
     block = _block_size(budget, per_target, responses, n_targets)
     select = slice(None) if len(rows) == n_images else rows
     scores = np.empty(n_targets)
     for a in range(0, n_targets, block):
         cols = slice(a, min(a + block, n_targets))
-        pred = x @ weights.read("coef", cols) + weights.read("intercept", cols)
+        pred = x @ weights.read("coef", cols)
+        pred += weights.read("intercept", cols)
         scores[cols] = METRICS[metric](np.asarray(responses[select, cols], np.float32), pred)
     return scores
 
@@ -351,6 +352,8 @@ class _Weights:
             os.pwrite(self.fd, row.tobytes(), offset)
 
     def read(self, name: str, columns: slice = slice(None)) -> np.ndarray:
-        parts = [os.pread(self.fd, size, offset) for offset, size in self._rows(name, columns)]
-        out = np.frombuffer(b"".join(parts), self.dtypes[name])
-        return out.reshape(len(parts), -1) if len(self.shapes[name]) == 2 else out
+        rows = self._rows(name, columns)
+        out = np.empty((len(rows), rows[0][1] // self.dtypes[name].itemsize), self.dtypes[name])
+        for (offset, _), row in zip(rows, out, strict=True):
+            os.preadv(self.fd, [row], offset)  # straight into the array, no copy
+        return out if len(self.shapes[name]) == 2 else out[0]
