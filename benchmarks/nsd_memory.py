@@ -5,8 +5,8 @@ Writes an NSD-layout subject with the real fsaverage vertex count (163,842 per h
 to it), then for each session count, each in a fresh process: runs ``prepare_nsd``, then fits a
 linear encoder from the store with :func:`brainenc.encoders.fit_out_of_core` (random 512-d
 features, ``memory="3.5GB"``) and scores it on the test images with
-:func:`~brainenc.encoders.score_out_of_core`; prints each step's peak resident memory
-(VmHWM), wall time and the store size.
+:func:`~brainenc.encoders.score_out_of_core` (each in its own process); prints each step's peak
+resident memory (VmHWM), wall time and the store size.
 
     python benchmarks/nsd_memory.py --sessions 2 4 8 [--dtype float32] [--no-fit]
                                     [--memory 3.5GB] [--workdir DIR]
@@ -51,20 +51,28 @@ FIT = (
 import json, sys, time
 import h5py, numpy as np
 from brainenc.encoders import LinearEncoder, fit_out_of_core, score_out_of_core
-store, out, memory = sys.argv[1], sys.argv[2], sys.argv[3]
+step, store, out, memory = sys.argv[1:5]
 with h5py.File(store, "r") as f:
     ds, train, test = f["responses"], f["train"][()], f["test"][()]
     x = np.random.default_rng(0).standard_normal((ds.shape[0], 512), dtype=np.float32)
     t = time.perf_counter()
-    fit_out_of_core(LinearEncoder(nan_targets="ignore"), x[train], ds, out, rows=train,
-                    memory=memory)
-    fit = time.perf_counter() - t
-    r = score_out_of_core(out, x[test], ds, rows=test, memory=memory)
-    score = time.perf_counter() - t - fit
-print(json.dumps({"peak_rss_gb": peak_rss_gb(), "fit_s": fit, "score_s": score,
-                  "n_train": len(train), "mean_r": float(np.nanmean(r))}))
+    if step == "fit":
+        fit_out_of_core(LinearEncoder(nan_targets="ignore"), x[train], ds, out, rows=train,
+                        memory=memory)
+    else:
+        r = score_out_of_core(out, x[test], ds, rows=test, memory=memory)
+wall = time.perf_counter() - t
+print(json.dumps({"peak_rss_gb": peak_rss_gb(), "wall_s": wall, "n_train": len(train)}))
 """
 )
+
+
+def _run(code: str, *args) -> dict:
+    """Run ``code`` in a fresh process; its last stdout line as JSON."""
+    res = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], check=True, capture_output=True, text=True
+    )
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> None:
@@ -93,18 +101,12 @@ def main(argv=None) -> None:
         print(f"fixture: 2 x (163842, 1, 1, 750) float32 .mgh in {time.perf_counter() - t:.1f} s")
         header = ("sessions", "trials", "peak RSS (GB)", "wall (s)", "store (GB)")
         print("{:>8} {:>7} {:>14} {:>9} {:>11}".format(*header), end="")
-        fit_header = ("train", "fit RSS (GB)", "fit (s)", "score (s)")
-        print("" if args.no_fit else " {:>6} {:>13} {:>8} {:>9}".format(*fit_header))
+        fit_header = ("train", "fit RSS (GB)", "fit (s)", "score RSS (GB)", "score (s)")
+        print("" if args.no_fit else " {:>6} {:>13} {:>8} {:>15} {:>10}".format(*fit_header))
         rows = []
         for n in args.sessions:
             out = work / f"store_{n}.h5"
-            res = subprocess.run(
-                [sys.executable, "-c", CHILD, str(work / "nsd"), str(n), args.dtype, str(out)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            row = json.loads(res.stdout.strip().splitlines()[-1])
+            row = _run(CHILD, work / "nsd", n, args.dtype, out)
             row["store_gb"] = out.stat().st_size / 1e9
             rows.append(row)
             print(
@@ -113,17 +115,13 @@ def main(argv=None) -> None:
                 end="",
             )
             if not args.no_fit:
-                res = subprocess.run(
-                    [sys.executable, "-c", FIT, str(out), str(work / "enc"), args.memory],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                fit = json.loads(res.stdout.strip().splitlines()[-1])
-                row["fit_rss_gb"] = fit["peak_rss_gb"]
+                enc = work / "enc"
+                fit = _run(FIT, "fit", out, enc, args.memory)
+                score = _run(FIT, "score", out, enc, args.memory)
+                row["fit_rss_gb"] = max(fit["peak_rss_gb"], score["peak_rss_gb"])
                 print(
-                    f" {fit['n_train']:>6} {fit['peak_rss_gb']:>13.2f} {fit['fit_s']:>8.1f} "
-                    f"{fit['score_s']:>9.1f}",
+                    f" {fit['n_train']:>6} {fit['peak_rss_gb']:>13.2f} {fit['wall_s']:>8.1f} "
+                    f"{score['peak_rss_gb']:>15.2f} {score['wall_s']:>10.1f}",
                     end="",
                 )
                 shutil.rmtree(work / "enc")
@@ -137,7 +135,8 @@ def main(argv=None) -> None:
         if not args.no_fit:
             ratio = rows[-1]["fit_rss_gb"] / rows[0]["fit_rss_gb"]
             print(
-                f"fit peak RSS ratio {rows[-1]['sessions']} vs {rows[0]['sessions']}: {ratio:.2f}x"
+                f"fit and score peak RSS ratio {rows[-1]['sessions']} vs "
+                f"{rows[0]['sessions']} sessions: {ratio:.2f}x"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
