@@ -7,6 +7,7 @@ import sys
 
 from .commands import add_world_commands
 from .data.commands import add_data_commands
+from .encoders.commands import add_encoder_commands
 from .maps.commands import add_report_command
 
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_world_commands(subparsers)
     add_data_commands(subparsers)
+    add_encoder_commands(subparsers)
     add_report_command(subparsers)
     return parser
 

@@ -9,6 +9,9 @@ The in-silico world (no download; a few minutes on a laptop):
 
     python scripts/fit_nsd_subject.py --world --backbone gabor
 
+The ridge is fitted out of core from the response store (``--memory``, default 4GB): a
+killed run started again resumes the fit after its last finished block of targets.
+
 Writes OUT/summary.json (per-ROI scores and the run's metadata), OUT/encoder_<backbone>/,
 OUT/maps/ and OUT/report.html.
 """
@@ -24,7 +27,7 @@ from _study import add_data_arguments, default_out, load_data, reference
 
 from brainenc import __version__
 from brainenc.demo import evaluate
-from brainenc.encoders import LinearEncoder
+from brainenc.encoders import LinearEncoder, fit_out_of_core, load_encoder
 from brainenc.features import Backbone, extract_features
 from brainenc.maps import build_report, draw_standard_maps
 from brainenc.maps.run_dir import write_summary
@@ -52,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         "--targets-batch",
         type=int,
         default=None,
-        help="solve the ridge for this many targets at a time, to bound memory",
+        help="solve the ridge for this many targets at a time (default: from --memory)",
+    )
+    parser.add_argument(
+        "--memory", default="4GB", help="memory budget of the out-of-core fit (default 4GB)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -63,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     data = load_data(args)
     say(data.describe())
-    y_train = data.rows(data.train)
     encoders, predictions, results = {}, {}, {}
     for spec in args.backbone or ["gabor"]:
         backbone = Backbone.from_spec(spec)
@@ -71,14 +76,17 @@ def main(argv: list[str] | None = None) -> int:
             backbone, data.images, device=args.device, progress=not args.quiet
         )
         say(f"fitting ridge on {features.shape[1]} {spec} features × {data.n_targets} targets…")
-        encoders[spec] = LinearEncoder(
+        encoder = LinearEncoder(
             nan_targets="ignore", device=args.device, n_targets_batch=args.targets_batch
-        ).fit(features[data.train], y_train)
+        )
+        path = fit_out_of_core(
+            encoder, features[data.train], data.responses, out / f"encoder_{file_name(spec)}",
+            rows=data.train, memory=args.memory, metadata={"backbone": spec, **data.meta},
+            progress=not args.quiet,
+        )  # fmt: skip
+        encoders[spec] = load_encoder(path)
         predictions[spec] = encoders[spec].predict(features[data.test])
         scores = evaluate(data, predictions[spec])
-        encoders[spec].save(
-            out / f"encoder_{file_name(spec)}", metadata={"backbone": spec, **data.meta}
-        )
         results[spec] = {
             f"roi_median_{score}": {
                 roi: row["value"] for roi, row in summarize(values, data.rois).items()

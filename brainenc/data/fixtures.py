@@ -248,7 +248,10 @@ def write_nsd_fixture(
                 rel = man.path("betas", "func1pt8mm", subject=subject, session=s)
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 with h5py.File(root / rel, "w") as f:
-                    f.create_dataset("betas", data=vol.transpose(0, 3, 2, 1))  # (750, Z, Y, X)
+                    # (750, Z, Y, X), the trials of each voxel in one chunk, as NSD writes them
+                    f.create_dataset(
+                        "betas", data=vol.transpose(0, 3, 2, 1), chunks=(TRIALS, 1, 1, 1)
+                    )
                 written.append(rel)
             if "nii.gz" in volume_formats:
                 rel = man.path("betas_nifti", "func1pt8mm", subject=subject, session=s)

@@ -752,6 +752,38 @@ class _SurfaceSource:
         return self._select([read_surface_map(f, self.n_hemi) for f in files]).astype(np.float64)
 
 
+def read_volume_betas(ds, flat: np.ndarray, grid, out: np.ndarray | None = None) -> np.ndarray:
+    """Every trial of some voxels of an HDF5 betas dataset, reading each chunk once.
+
+    NSD's ``betas_sessionXX.hdf5`` keeps the 750 trials of a voxel in one chunk, so reading a
+    few trials at a time would read every chunk again for each group of trials. This reads slabs
+    of whole chunks along Z, with every trial.
+
+    Parameters
+    ----------
+    ds : h5py.Dataset of shape (n_trials, Z, Y, X)
+    flat : array of shape (n_voxels,)
+        C-order indices of the voxels into the ``grid`` (X, Y, Z).
+    grid : tuple of 3 ints
+        (X, Y, Z).
+    out : float32 array of shape (n_trials, n_voxels), optional
+
+    Returns
+    -------
+    array of shape (n_trials, n_voxels), float32 (the file's values, not rescaled)
+    """
+    x, y, z = np.unravel_index(flat, grid)
+    if out is None:
+        out = np.empty((ds.shape[0], len(flat)), np.float32)
+    step = ds.chunks[1] if ds.chunks else 1
+    for z0 in range(0, grid[2], step):
+        sel = np.flatnonzero((z >= z0) & (z < z0 + step))
+        if len(sel):
+            slab = ds[:, z0 : z0 + step]  # (n_trials, dz, Y, X)
+            out[:, sel] = slab[:, z[sel] - z0, y[sel], x[sel]]
+    return out
+
+
 class _VolumeSource:
     """func1pt8mm betas: targets are the voxels of the brain mask (or nsdgeneral)."""
 
@@ -811,9 +843,7 @@ class _VolumeSource:
                 expected = (TRIALS_PER_SESSION, *self.grid[::-1])
                 if ds.shape != expected:
                     raise ValueError(f"{path} has shape {ds.shape}; expected {expected}")
-                for t in range(0, TRIALS_PER_SESSION, 50):
-                    blk = ds[t : t + 50].transpose(0, 3, 2, 1).reshape(-1, int(np.prod(self.grid)))
-                    out[t : t + 50] = blk[:, self.flat]
+                read_volume_betas(ds, self.flat, self.grid, out=out)
         else:
             import nibabel as nib
 

@@ -135,49 +135,42 @@ class Encoder(abc.ABC):
             return self._save(directory, metadata)
 
     def _save(self, directory: Path, metadata: dict | None) -> Path:
+        directory = _check_target_dir(directory)
+        arrays = self._get_arrays()
+        text = self._config_text({k: v.shape for k, v in arrays.items()}, metadata)
+        tmp = directory.with_name(f".{directory.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.mkdir()  # not mkdtemp: the directory gets the umask's permissions, not 0700
+        try:
+            save_file(arrays, str(tmp / WEIGHTS_FILE))
+            (tmp / CONFIG_FILE).write_text(text)
+            _replace_dir(tmp, directory)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    def _config_text(self, shapes: dict[str, tuple], metadata: dict | None) -> str:
+        """``config.json`` of this encoder with arrays of the given shapes."""
         from .. import __version__
 
-        if directory.exists() and not directory.is_dir():
-            raise FileExistsError(
-                f"{directory} is a file, not an encoder directory; choose another path"
-            )
-        if (
-            directory.exists()
-            and not (directory / CONFIG_FILE).exists()
-            and any(directory.iterdir())
-        ):
-            raise FileExistsError(
-                f"{directory} exists and is not an encoder directory; choose another path"
-            )
         params, unsaved = {}, {}
         for name, value in self.get_params().items():
             try:
                 params[name] = json.loads(json.dumps(value, default=_to_json))
             except TypeError:
                 unsaved[name] = repr(value)
-        arrays = self._get_arrays()
         config = {
             "kind": self.kind,
             "format_version": FORMAT_VERSION,
             "brainenc_version": __version__,
             "params": params,
             "params_not_saved": unsaved,
-            "shapes": {k: list(v.shape) for k, v in arrays.items()},
+            "shapes": {k: list(v) for k, v in shapes.items()},
             "metadata": metadata or {},
         }
         try:
-            text = json.dumps(config, indent=1, default=_to_json)
+            return json.dumps(config, indent=1, default=_to_json) + "\n"
         except TypeError as e:
             raise TypeError(f"metadata must be JSON-friendly: {e}") from None
-        tmp = directory.with_name(f".{directory.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.mkdir()  # not mkdtemp: the directory gets the umask's permissions, not 0700
-        try:
-            save_file(arrays, str(tmp / WEIGHTS_FILE))
-            (tmp / CONFIG_FILE).write_text(text + "\n")
-            _replace_dir(tmp, directory)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return directory
 
     @classmethod
     def load(cls, directory) -> Encoder:
@@ -266,6 +259,20 @@ def _check_loaded(encoder: Encoder, directory: Path) -> None:
 def load_encoder(directory) -> Encoder:
     """Load whichever kind of encoder was saved in ``directory`` (see :meth:`Encoder.save`)."""
     return Encoder.load(directory)
+
+
+def _check_target_dir(directory) -> Path:
+    """``directory`` as a path an encoder may be written to (absent, empty or an encoder)."""
+    directory = Path(directory).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise FileExistsError(
+            f"{directory} is a file, not an encoder directory; choose another path"
+        )
+    if directory.exists() and not (directory / CONFIG_FILE).exists() and any(directory.iterdir()):
+        raise FileExistsError(
+            f"{directory} exists and is not an encoder directory; choose another path"
+        )
+    return directory
 
 
 def _read_config(directory: Path) -> dict:

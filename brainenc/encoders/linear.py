@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
-from himalaya.backend import get_backend, set_backend
-from himalaya.ridge import RidgeCV
+from tqdm.auto import tqdm
 
 from ..validation import check_alphas, check_cv, check_features, check_pair
+from ._ridge import RidgeCVSolver
 from .base import Encoder
 
 DEFAULT_ALPHAS = np.logspace(-2, 8, 11)
-_BACKENDS = {"cpu": "torch", "cuda": "torch_cuda"}
+WORKSPACE_BYTES = 2**30
+"""Working memory of one block of targets when ``n_targets_batch`` is not given."""
 
 
 class LinearReadout(torch.nn.Module):
@@ -48,26 +46,31 @@ class LinearReadout(torch.nn.Module):
 class LinearEncoder(Encoder):
     """Ridge regression from pooled image features to every target, one alpha per target.
 
-    Built on :class:`himalaya.ridge.RidgeCV` (SVD solver, ``local_alpha=True``) with its torch
-    backend. himalaya fits no intercept here: features and responses are centred on the
-    training images, and the means are kept (``x_mean_``, ``intercept_``).
+    Solved by :class:`~brainenc.encoders._ridge.RidgeCVSolver`: one decomposition of the
+    centred training features serves every target and alpha, and the validation error of every
+    alpha and target is computed in the rotated space, targets in blocks. The intercept is not
+    penalised: features and responses are centred on the training images, and the means are kept
+    (``x_mean_``, ``intercept_``).
 
     Parameters
     ----------
     alphas : array of shape (n_alphas,)
-        Candidate regularisation strengths; each target gets the one with the best
+        Candidate regularisation strengths; each target gets the one with the smallest
         cross-validated prediction error.
-    cv : int or scikit-learn splitter
-        Cross-validation folds over images (an int means ``KFold(cv)``, unshuffled).
+    cv : {"gcv", "loo"}, int or scikit-learn splitter
+        ``"gcv"`` (default): generalised cross-validation, the fastest (about two products of
+        the size of ``features.T @ responses``); ``"loo"``: exact leave-one-out, as
+        scikit-learn's ``RidgeCV`` (about one such product per alpha); an int means
+        ``KFold(cv)`` over images, unshuffled, each fold centred on its training images.
     nan_targets : {"raise", "ignore"}
         What to do with response columns holding NaN/inf. ``"raise"`` (default) refuses them;
         ``"ignore"`` fits only the finite columns: the others keep zero weights and a NaN
         intercept, so they predict NaN and score NaN.
     device : {"cpu", "cuda"}
-        Where himalaya solves (backend ``"torch"`` or ``"torch_cuda"``); the fitted arrays
-        always end on the CPU as numpy.
+        Where the solver runs; the fitted arrays always end on the CPU as numpy.
     n_targets_batch : int, optional
-        Solve this many targets at a time (cross-validation and refit) to bound memory.
+        Solve this many targets at a time; by default as many as fit in about 1 GiB of working
+        memory.
 
     Attributes
     ----------
@@ -79,16 +82,11 @@ class LinearEncoder(Encoder):
     best_alphas_ : array of shape (n_targets,)
         Selected alpha of each target (NaN for ignored targets).
     cv_scores_ : array of shape (n_targets,)
-        Cross-validated score at the best alpha: himalaya's ``l2_neg_loss``, i.e. minus the
-        mean squared error of the centred responses (NaN for ignored targets).
+        Cross-validated score at the best alpha: minus the mean squared prediction error
+        (NaN for ignored targets).
     valid_targets_ : bool array of shape (n_targets,)
         Targets that were fitted.
     n_features_in_, n_targets_ : int
-
-    Notes
-    -----
-    The himalaya backend is process-global: ``fit`` sets it and restores the previous one on
-    exit, so do not fit from several threads at once.
     """
 
     kind = "linear"
@@ -97,7 +95,7 @@ class LinearEncoder(Encoder):
     def __init__(
         self,
         alphas=DEFAULT_ALPHAS,
-        cv=5,
+        cv="gcv",
         nan_targets: str = "raise",
         device: str = "cpu",
         n_targets_batch: int | None = None,
@@ -108,62 +106,70 @@ class LinearEncoder(Encoder):
         self.device = device
         self.n_targets_batch = n_targets_batch
 
-    def fit(self, features, responses) -> LinearEncoder:
+    def fit(self, features, responses, *, progress: bool = False) -> LinearEncoder:
         """Fit the ridge weights and per-target alphas.
 
         Parameters
         ----------
         features : array of shape (n_images, n_features)
         responses : array of shape (n_images, n_targets)
+        progress : bool
+            Show a progress bar over the blocks of targets.
 
         Returns
         -------
         self
         """
-        if self.nan_targets not in ("raise", "ignore"):
-            raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {self.nan_targets!r}")
-        alphas = check_alphas(self.alphas)
         features, responses = check_pair(
             features, responses, allow_nan_targets=self.nan_targets == "ignore"
         )
-        check_cv(self.cv, len(features))
-        features = _pooled(features)
-        valid = np.isfinite(responses).all(axis=0)
-        y = responses if valid.all() else responses[:, valid]
-        x_mean = features.mean(0, dtype=np.float64).astype(np.float32)
-        y_mean = y.mean(0, dtype=np.float64).astype(np.float32)
-        x = np.asarray(features, np.float32) - x_mean
-        y = np.asarray(y, np.float32) - y_mean
-
-        solver_params = {
-            "local_alpha": True,
-            "n_targets_batch": self.n_targets_batch,
-            "n_targets_batch_refit": self.n_targets_batch,
-            "warn": False,
-        }
-        with _himalaya_backend(self.device) as backend:
-            ridge = RidgeCV(alphas=alphas, cv=self.cv, solver_params=solver_params).fit(x, y)
-            coef = backend.to_numpy(ridge.coef_)
-            best = backend.to_numpy(ridge.best_alphas_).astype(np.float64)
-            cv_scores = backend.to_numpy(ridge.cv_scores_).astype(np.float64)
-
+        solver = self._solver(_pooled(features))
         n_targets = responses.shape[1]
         arrays = {
-            "coef": np.zeros((features.shape[1], n_targets), np.float32),
-            "intercept": np.full(n_targets, np.nan, np.float32),
-            "x_mean": x_mean,
-            "best_alphas": np.full(n_targets, np.nan),
-            "cv_scores": np.full(n_targets, np.nan),
-            "valid_targets": valid,
+            "coef": np.empty((solver.n_features, n_targets), np.float32),
+            "intercept": np.empty(n_targets, np.float32),
+            "x_mean": solver.x_mean.float().cpu().numpy(),
+            "best_alphas": np.empty(n_targets),
+            "cv_scores": np.empty(n_targets),
+            "valid_targets": np.empty(n_targets, bool),
         }
-        arrays["coef"][:, valid] = coef
-        arrays["intercept"][valid] = y_mean
-        # himalaya returns exp(-log alpha) in float32: snap back onto the grid
-        log_dist = np.abs(np.log(best)[:, None] - np.log(alphas)[None])
-        arrays["best_alphas"][valid] = alphas[log_dist.argmin(1)]
-        arrays["cv_scores"][valid] = cv_scores
+        batch = self.n_targets_batch or max(1, WORKSPACE_BYTES // solver.bytes_per_target())
+        blocks = [slice(a, a + batch) for a in range(0, n_targets, batch)]
+        for block in tqdm(blocks, desc="ridge", unit="block", disable=not progress):
+            for name, values in self._fit_block(solver, responses[:, block]).items():
+                arrays[name][..., block] = values
         self._set_arrays(arrays)
         return self
+
+    def _solver(self, features: np.ndarray) -> RidgeCVSolver:
+        if self.nan_targets not in ("raise", "ignore"):
+            raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {self.nan_targets!r}")
+        check_cv(self.cv, len(features))
+        return RidgeCVSolver(features, check_alphas(self.alphas), cv=self.cv, device=self.device)
+
+    def _fit_block(self, solver: RidgeCVSolver, responses: np.ndarray) -> dict[str, np.ndarray]:
+        """The fitted arrays (but ``x_mean``) of one block of targets, shape (..., n_block)."""
+        valid = np.isfinite(responses).all(axis=0)
+        if not valid.all() and self.nan_targets == "raise":
+            raise ValueError(
+                f"responses has NaN or inf in {(~valid).sum()} targets; drop them first, or "
+                "pass nan_targets='ignore' to fit the finite targets only"
+            )
+        n = len(valid)
+        block = {
+            "coef": np.zeros((solver.n_features, n), np.float32),
+            "intercept": np.full(n, np.nan, np.float32),
+            "best_alphas": np.full(n, np.nan),
+            "cv_scores": np.full(n, np.nan),
+            "valid_targets": valid,
+        }
+        if valid.any():
+            solution = solver.solve(responses if valid.all() else responses[:, valid])
+            block["coef"][:, valid] = solution.coef
+            block["intercept"][valid] = solution.intercept
+            block["best_alphas"][valid] = solution.best_alphas
+            block["cv_scores"][valid] = solution.cv_scores
+        return block
 
     def predict(self, features) -> np.ndarray:
         """Predicted responses.
@@ -208,17 +214,3 @@ def _pooled(features: np.ndarray) -> np.ndarray:
             "the backbone's embed()) or use the routing encoder"
         )
     return features
-
-
-@contextmanager
-def _himalaya_backend(device: str) -> Iterator:
-    """Switch himalaya to the torch backend of ``device``; restore the previous one on exit."""
-    if device not in _BACKENDS:
-        raise ValueError(f"device must be one of {', '.join(_BACKENDS)}; got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but torch sees no CUDA device; use device='cpu'")
-    previous = get_backend().name
-    try:
-        yield set_backend(_BACKENDS[device])
-    finally:
-        set_backend(previous)

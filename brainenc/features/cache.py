@@ -8,11 +8,15 @@ whose attributes do not match is rebuilt, never reused.
 Extraction writes into ``<name>.partial.h5``: a ``features`` dataset and a per-row ``done`` mask,
 flushed after every batch, so an interrupted run resumes with the missing rows only. On completion
 the file is renamed atomically to ``<name>.h5``. A file lock (``.<name>.h5.lock``) makes a second
-process that wants the same features wait for the first and then read its file.
+process that wants the same features wait for the first and then read its file. Under
+``torchrun`` (an initialised ``torch.distributed`` process group) each rank extracts a
+contiguous share of the images into its own ``<name>.rows<lo>-<hi>.partial.h5`` (resumable the
+same way) and rank 0 merges them into the one cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,6 +33,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data.download import sha256_file
 from ..data.images import ImageSet
+from ..distributed import barrier, broadcast, rank_and_world, shard
 from ..files import file_lock
 from .backbone import Backbone
 from .extract import _as_image_set, _check_args, _feature_batches, _running
@@ -97,17 +102,31 @@ def cached_features(
         "format_version": FORMAT_VERSION,
     }
     path = _cache_path(cache_dir, parts)
-    # a second process filling the same cache waits here, then reads what the first wrote
-    with file_lock(path, "feature cache"):
-        if not _usable(path, parts, len(images)):
+    rank, world = rank_and_world()
+    # a second process (not a rank of this job) filling the same cache waits here, then reads
+    with file_lock(path, "feature cache") if world == 1 else contextlib.nullcontext():
+        usable = broadcast(_usable(path, parts, len(images)) if rank == 0 else None)
+        if not usable:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".partial.h5")
-            _usable(partial, parts, len(images), complete=False)  # deletes one of other inputs
-            with h5py.File(partial, "a") as f:
-                _extract_missing(
-                    f, backbone, images, parts, batch_size, device, num_workers, progress
-                )
-            os.replace(partial, path)
+            lo, hi = shard(len(images), rank, world)
+            # under torchrun each rank fills its own file with its rows, merged by rank 0
+            mine = partial if world == 1 else path.with_suffix(f".rows{lo}-{hi}.partial.h5")
+            mine_parts = parts if world == 1 else {**parts, "rows": f"{lo}-{hi}"}
+            _usable(mine, mine_parts, hi - lo, complete=False)  # deletes one of other inputs
+            if hi > lo:
+                with h5py.File(mine, "a") as f:
+                    _extract_missing(
+                        f, backbone, images, range(lo, hi), mine_parts, batch_size, device,
+                        num_workers, progress,
+                    )  # fmt: skip
+            barrier()
+            if rank == 0:
+                if world > 1:
+                    shards = [shard(len(images), r, world) for r in range(world)]
+                    _merge(partial, path, parts, len(images), [s for s in shards if s[1] > s[0]])
+                os.replace(partial, path)
+            barrier()
     return _read(path, mmap)
 
 
@@ -175,20 +194,24 @@ def _extract_missing(
     f: h5py.File,
     backbone: Backbone,
     images: ImageSet,
+    rows: range,
     parts: dict,
     batch_size: int,
     device: str | torch.device,
     num_workers: int,
     progress: bool,
 ) -> None:
-    """Fill the rows of ``f`` whose ``done`` flag is False, flushing after every batch."""
-    n = len(images)
+    """Fill the rows of ``f`` whose ``done`` flag is False, flushing after every batch.
+
+    Row ``i`` of ``f`` holds image ``rows[i]``.
+    """
+    n = len(rows)
     if "done" not in f:
         f.attrs.update(parts)
         f.attrs["brainenc_version"] = __version__
         f.create_dataset("done", shape=(n,), dtype=bool, fillvalue=False)
     done = f["done"]
-    missing = np.flatnonzero(~done[:])
+    missing = np.flatnonzero(~done[:]) + rows.start
     with (
         tqdm(
             total=n, initial=n - len(missing), unit="img", desc=parts["spec"], disable=not progress
@@ -201,11 +224,29 @@ def _extract_missing(
         for chunk, feats in batches:
             if "features" not in f:  # shape known from the first batch; contiguous for mmap
                 f.create_dataset("features", shape=(n, *feats.shape[1:]), dtype=parts["dtype"])
-            rows = _rows(chunk)
-            f["features"][rows] = feats.astype(parts["dtype"])
-            done[rows] = True
+            local = _rows(chunk - rows.start)
+            f["features"][local] = feats.astype(parts["dtype"])
+            done[local] = True
             f.flush()
             bar.update(len(chunk))
+
+
+def _merge(partial: Path, path: Path, parts: dict, n: int, shards: list) -> None:
+    """Copy the complete rank files of ``shards`` ([lo, hi) rows each) into ``partial``."""
+    with h5py.File(partial, "w") as out:
+        out.attrs.update(parts)
+        out.attrs["brainenc_version"] = __version__
+        out.create_dataset("done", data=np.ones(n, bool))
+        for lo, hi in shards:
+            src_path = path.with_suffix(f".rows{lo}-{hi}.partial.h5")
+            with h5py.File(src_path, "r") as f:
+                src = f["features"]
+                if "features" not in out:
+                    out.create_dataset("features", shape=(n, *src.shape[1:]), dtype=src.dtype)
+                step = max(1, 2**28 // max(1, src[0].nbytes))  # about 256 MB at a time
+                for a in range(0, hi - lo, step):
+                    out["features"][lo + a : min(hi, lo + a + step)] = src[a : a + step]
+            src_path.unlink()
 
 
 def _rows(chunk: np.ndarray) -> slice | np.ndarray:

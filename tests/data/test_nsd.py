@@ -279,3 +279,20 @@ def test_cli_prepare_builds_the_store(tmp_path, capsys):
     store = tmp_path / "nsd" / "prepared" / "subj01_fsaverage_sessions1-2_float16.h5"
     assert store.exists()
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("chunks", [None, (750, 1, 1, 1), (750, 2, 3, 4)])
+def test_read_volume_betas_by_chunks(tmp_path, chunks):
+    import h5py
+
+    grid = (4, 5, 7)  # X, Y, Z; Z = 7 leaves a partial last slab of 2-deep chunks
+    rng = np.random.default_rng(0)
+    vol = rng.integers(-3000, 3000, (750, *grid[::-1])).astype(np.int16)  # (750, Z, Y, X)
+    flat = np.flatnonzero(rng.random(grid).ravel() < 0.6)
+    with h5py.File(tmp_path / "b.hdf5", "w") as f:
+        f.create_dataset("betas", data=vol, chunks=chunks)
+    with h5py.File(tmp_path / "b.hdf5", "r") as f:
+        got = nsd.read_volume_betas(f["betas"], flat, grid)
+    expected = vol.transpose(0, 3, 2, 1).reshape(750, -1)[:, flat]
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == np.float32

@@ -19,7 +19,7 @@ def test_round_trip(tmp_path, world, fitted):
     config = json.loads((path / "config.json").read_text())
     assert config["kind"] == "linear" and config["brainenc_version"] == __version__
     assert config["shapes"]["coef"] == [25, 25]
-    assert config["params"]["cv"] == 5
+    assert config["params"]["cv"] == "gcv"
     for loader in (load_encoder, LinearEncoder.load, Encoder.load):
         loaded = loader(path)
         assert isinstance(loaded, LinearEncoder)
@@ -85,5 +85,5 @@ def test_splitter_cv_is_recorded_not_saved(tmp_path, world):
     config = json.loads((path / "config.json").read_text())
     assert "KFold" in config["params_not_saved"]["cv"]
     loaded = load_encoder(path)
-    assert loaded.cv == 5  # the default; set it again before refitting
+    assert loaded.cv == "gcv"  # the default; set it again before refitting
     np.testing.assert_array_equal(loaded.coef_, enc.coef_)

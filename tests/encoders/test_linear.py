@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from himalaya.backend import get_backend, set_backend
 from sklearn.exceptions import NotFittedError
 
 from brainenc.encoders import LinearEncoder
@@ -96,16 +95,6 @@ def test_errors(world, fitted):
         fitted.predict(x[:, :24])
     with pytest.raises(ValueError, match="nan_targets must be"):
         LinearEncoder(nan_targets="drop").fit(x, y)
-
-
-def test_restores_himalaya_backend(world):
-    previous = get_backend().name
-    set_backend("numpy")
-    try:
-        LinearEncoder(alphas=[1.0, 10.0], cv=2).fit(world.features[:50], world.responses[:50])
-        assert get_backend().name == "numpy"
-    finally:
-        set_backend(previous)
 
 
 def test_target_batches_give_same_fit(world, fitted):
