@@ -87,7 +87,7 @@ def save_synthesis(
     directory = Path(directory)
     for run, batch in (images or {}).items():
         folder = directory / name
-        write_atomically(folder / f"{run}.npy", lambda tmp, b=batch: np.save(tmp, b))
+        write_atomically(folder / f"{run}.npy", lambda tmp, b=batch: _save_npy(tmp, b))
         for i, image in enumerate(batch):
             save = lambda tmp, im=image: Image.fromarray(im).save(tmp, format="PNG")  # noqa: E731
             write_atomically(folder / f"{run}_{i:03d}.png", save)
@@ -96,6 +96,11 @@ def save_synthesis(
         write_atomically(directory / f"{name}.png", lambda tmp: grid.save(tmp, format="PNG")),
         write_atomically(directory / f"{name}.json", lambda tmp: tmp.write_text(text)),
     )
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would add ".npy" to a path
+        np.save(f, array)
 
 
 def compare_with_unguided(
