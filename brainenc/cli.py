@@ -7,7 +7,7 @@ import sys
 
 from .commands import add_world_commands
 from .data.commands import add_data_commands
-from .encoders.commands import add_encoder_commands
+from .fit_commands import add_encoder_commands
 from .maps.commands import add_report_command
 
 

@@ -41,11 +41,11 @@ def _common(p) -> None:
 
 def _store_features(args: argparse.Namespace):
     """(features of every store row, the store path) for the command's options."""
-    from ..data.images import HDF5Images
-    from ..data.manifest import Manifest, default_data_dir
-    from ..data.store import store_array
-    from ..distributed import init_from_env
-    from ..features import Backbone, cached_features
+    from .data.images import HDF5Images
+    from .data.manifest import Manifest, default_data_dir
+    from .data.store import store_array
+    from .distributed import init_from_env
+    from .features import Backbone, cached_features
 
     init_from_env(args.device)
     store = Path(args.store)
@@ -73,8 +73,8 @@ def _fit(args: argparse.Namespace) -> int:
     import h5py
     import numpy as np
 
-    from ..distributed import rank_and_world
-    from . import LinearEncoder, fit_out_of_core, score_out_of_core
+    from .distributed import rank_and_world
+    from .encoders import LinearEncoder, fit_out_of_core, score_out_of_core
 
     features, store = _store_features(args)
     cv = int(args.cv) if args.cv.isdigit() else args.cv
