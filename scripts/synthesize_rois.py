@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                 pipe, objective, brain_input_size=args.brain_input_size, judges=judges, **common
             )
             save_synthesis(out, objective.name, comparison_grid(summary, images), summary, images)
-        guided, unguided = summary["guided"], summary["unguided"]
-        print(f"{objective.name}: mean predicted {guided['mean_predicted']:.2f} guided, "
-              f"{unguided['mean_predicted']:.2f} unguided")  # fmt: skip
+        scores = {run: summary[run]["mean_predicted"] for run in ("guided", "unguided")}
+        print(f"{objective.name}: mean predicted {scores['guided']:.2f} guided, "
+              f"{scores['unguided']:.2f} unguided")  # fmt: skip
     print(f"images and scores in {out}; report: {build_report(run_dir)}")
     return 0
 
