@@ -18,20 +18,18 @@ Its checkpoint ships with the package; :func:`train_judge` rebuilds it (``braine
 
 from __future__ import annotations
 
-import json
 import time
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ...files import write_atomically
 from ..images import resize_square, to_tensor
+from .oracle import load_frozen, save_checkpoint
 from .probes import off_manifold_images
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 
@@ -184,20 +182,10 @@ def judge_accuracy(model: WorldJudge, n: int = 1000) -> dict[str, float]:
 
 def save_judge(model: WorldJudge, record: dict, path: Path = JUDGE_FILE) -> Path:
     """Write the checkpoint (weights + training record as metadata) atomically."""
-    meta = {"record": json.dumps(record)}
-    return write_atomically(path, lambda tmp: save_file(model.state_dict(), tmp, metadata=meta))
+    return save_checkpoint(model, record, path)
 
 
 @lru_cache(maxsize=1)
 def load_judge(path: Path = JUDGE_FILE) -> WorldJudge:
     """The shipped judge (frozen, eval mode)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"the world's judge is missing ({path}); rebuild it with `brainenc world build "
-            "--only judge` (a few minutes on a CPU)"
-        )
-    model = WorldJudge()
-    model.load_state_dict(load_file(path))
-    model.eval().requires_grad_(False)
-    return model
+    return load_frozen(WorldJudge(), path, "the world's judge is missing")

@@ -214,22 +214,28 @@ def off_manifold_evidence(model: CategoryOracle, n: int = 1000) -> float:
     return float(np.percentile(evidence, 99))
 
 
-def save_oracle(model: CategoryOracle, record: dict, path: Path = ORACLE_FILE) -> Path:
-    """Write the checkpoint (weights + training record as metadata) atomically."""
+def save_checkpoint(model: nn.Module, record: dict, path: Path) -> Path:
+    """Write a world model's weights with its training record as metadata, atomically."""
     meta = {"record": json.dumps(record)}
     return write_atomically(path, lambda tmp: save_file(model.state_dict(), tmp, metadata=meta))
+
+
+def load_frozen(model: nn.Module, path: Path, missing: str) -> nn.Module:
+    """``model`` with the weights at ``path``, frozen in eval mode; ``missing`` is the error
+    message's start when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{missing} ({path}); rebuild it with `brainenc world build`")
+    model.load_state_dict(load_file(path))
+    return model.eval().requires_grad_(False)
+
+
+def save_oracle(model: CategoryOracle, record: dict, path: Path = ORACLE_FILE) -> Path:
+    """Write the checkpoint (weights + training record as metadata) atomically."""
+    return save_checkpoint(model, record, path)
 
 
 @lru_cache(maxsize=1)
 def load_oracle(path: Path = ORACLE_FILE) -> CategoryOracle:
     """The shipped oracle (frozen, eval mode)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"the world's category oracle is missing ({path}); rebuild it with `brainenc world "
-            "build` (about a minute on a CPU)"
-        )
-    model = CategoryOracle()
-    model.load_state_dict(load_file(path))
-    model.eval().requires_grad_(False)
-    return model
+    return load_frozen(CategoryOracle(), path, "the world's category oracle is missing")
