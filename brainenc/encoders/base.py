@@ -1,9 +1,17 @@
-"""The ``Encoder`` interface shared by every encoder, its registry and its on-disk format.
+"""The ``Encoder`` contract shared by every encoder, its registry and its on-disk format.
+
+An encoder kind is one subclass in one file: it sets ``name`` (its registry name, e.g.
+``"linear"``), ``feature_type`` (the backbone output it reads: ``"embed"``, pooled features
+(n_images, n_features), or ``"tokens"``, token grids (n_images, n_tokens, width)), ``_fitted``
+(the attributes ``fit`` sets) and, when it has weights learned before it meets a subject (a
+meta-learned model), ``_pretrained``; and implements ``fit``, ``predict`` and ``to_module``.
+Defining the subclass registers it: :meth:`Encoder.from_spec` builds it, :func:`load_encoder`
+loads it, and the study, maps, report and synthesis use it with no edit elsewhere.
 
 An encoder directory holds two files::
 
-    config.json          kind, hyperparameters, shapes, brainenc version, user metadata
-    weights.safetensors  the fitted arrays (names and meaning depend on the kind)
+    config.json          encoder name, hyperparameters, shapes, brainenc version, user metadata
+    weights.safetensors  the pretrained and fitted arrays (names and meaning depend on the kind)
 
 It is written into a temporary directory next to the target and renamed into place only once
 complete, so a directory either holds a whole encoder or does not exist.
@@ -12,6 +20,7 @@ complete, so a directory either holds a whole encoder or does not exist.
 from __future__ import annotations
 
 import abc
+import ast
 import inspect
 import json
 import os
@@ -19,43 +28,106 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from ..features.backbone import FEATURE_TYPES
 from ..files import file_lock
 from ..metrics import pearson_r, r2_score
 from ..validation import check_pair
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
-FORMAT_VERSION = 1
-"""Version of the encoder directory layout; a directory of a later version is refused."""
+FORMAT_VERSION = 2
+"""Version of the encoder directory layout; a directory of a later version is refused.
+
+Version 1 named the encoder under ``"kind"``; version 2 under ``"encoder"`` and records
+whether the arrays include the fitted ones (``"fitted"``)."""
+
 METRICS = {"r": pearson_r, "r2": r2_score}
 
 ENCODERS: dict[str, type[Encoder]] = {}
-"""Encoder kind (as written in ``config.json``) → class; filled as subclasses are defined."""
+"""Encoder name (as written in ``config.json``) → class; filled as subclasses are defined."""
 
 
-class Encoder(abc.ABC):
+class Encoder(BaseEstimator, abc.ABC):
     """Maps image features to the responses of many targets (voxels or vertices).
 
-    Subclasses follow the scikit-learn / himalaya estimator contract: ``__init__`` only stores
-    hyperparameters, ``fit`` sets attributes ending in ``_`` and returns ``self``. A subclass
-    sets ``kind`` (its registry name) and ``_fitted`` (the attributes ``fit`` sets), and
-    implements ``fit``, ``predict``, ``to_module``, ``_get_arrays`` and ``_set_arrays``.
+    Follows scikit-learn's estimator contract: ``__init__`` only stores hyperparameters,
+    ``get_params`` / ``set_params`` read and change them (so ``sklearn.base.clone`` works),
+    ``fit`` sets attributes ending in ``_`` and returns ``self``. See the module docstring for
+    what a subclass declares and implements.
     """
 
-    kind: ClassVar[str]
+    name: ClassVar[str]
+    feature_type: ClassVar[str] = "embed"
     _fitted: ClassVar[tuple[str, ...]]
+    _pretrained: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
-            ENCODERS[cls.kind] = cls
+        if cls.feature_type not in FEATURE_TYPES:
+            raise TypeError(
+                f"{cls.__name__}.feature_type must be one of {FEATURE_TYPES}; "
+                f"got {cls.feature_type!r}"
+            )
+        if "name" in cls.__dict__:
+            if cls.name in ENCODERS and ENCODERS[cls.name].__qualname__ != cls.__qualname__:
+                raise TypeError(
+                    f"an encoder named {cls.name!r} is already registered "
+                    f"({ENCODERS[cls.name].__name__}); pick another name"
+                )
+            ENCODERS[cls.name] = cls
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Encoder:
+        """An unfitted encoder from a spec string: ``"<name>"`` or ``"<name>:key=value,..."``.
+
+        Values are read as Python literals when they are one (``cv=5``, ``alphas=[1, 10]``,
+        ``nan_targets=ignore`` stays a string), e.g. ``Encoder.from_spec("linear:cv=5")``.
+        """
+        if not isinstance(spec, str) or not spec:
+            raise ValueError(f"an encoder spec must be a non-empty string; got {spec!r}")
+        name, _, details = spec.partition(":")
+        if name not in ENCODERS:
+            raise ValueError(
+                f"unknown encoder {name!r} (from spec {spec!r}); known encoders: "
+                f"{', '.join(sorted(ENCODERS))}"
+            )
+        params = {}
+        for item in filter(None, _split_top_level(details)):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(
+                    f"encoder spec {spec!r}: {item!r} is not key=value (e.g. 'linear:cv=5')"
+                )
+            params[key.strip()] = _literal(value.strip())
+        known = ENCODERS[name]._get_param_names()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ValueError(
+                f"encoder spec {spec!r}: unknown parameter {', '.join(unknown)}; {name} takes "
+                f"{', '.join(known)}"
+            )
+        return ENCODERS[name](**params)
+
+    @property
+    def spec(self) -> str:
+        """The spec string of this encoder's name and non-default hyperparameters."""
+        defaults = {
+            k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()
+        }
+        changed = [
+            f"{k}={v!r}"
+            for k, v in self.get_params(deep=False).items()
+            if not _same(v, defaults.get(k, inspect.Parameter.empty))
+        ]
+        return self.name + (":" + ",".join(changed) if changed else "")
 
     @abc.abstractmethod
     def fit(self, features, responses) -> Encoder:
@@ -69,28 +141,63 @@ class Encoder(abc.ABC):
     def to_module(self) -> torch.nn.Module:
         """A differentiable module mapping a float feature tensor to predicted responses."""
 
-    @abc.abstractmethod
-    def _get_arrays(self) -> dict[str, np.ndarray]:
-        """The fitted arrays to save."""
+    def cortical_maps(self, model: str) -> dict:
+        """Maps of what the fitted encoder learned per target, beyond its accuracy.
 
-    @abc.abstractmethod
-    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore the fitted attributes from the saved arrays."""
+        ``{file_stem: CorticalMap}``, drawn by :func:`~brainenc.maps.draw_standard_maps` for
+        every run (e.g. the linear encoder's chosen ridge alphas); none by default.
+        ``model`` names the model in the maps' titles.
+        """
+        return {}
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters, i.e. the arguments of ``__init__`` by name."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
+    def fit_to_directory(self, features, responses, directory, *, rows=None, metadata=None,
+                         memory=None, progress: bool = False) -> Path:  # fmt: skip
+        """Fit on ``responses[rows]`` and save to ``directory``; returns the directory.
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={_short(v)}" for k, v in self.get_params().items())
+        ``responses`` may be an on-disk array (an HDF5 dataset); this default reads the rows
+        into memory. Kinds that can fit without holding every target at once override it
+        (:class:`~brainenc.encoders.LinearEncoder` fits out of core within ``memory``).
+        """
+        features = np.asarray(features)
+        if rows is None:
+            return self.fit(features, np.asarray(responses, np.float32)).save(directory, metadata)
+        order = np.argsort(rows, kind="stable")  # on-disk arrays read rows in increasing order
+        rows = np.asarray(rows)[order]
+        self.fit(features[order], np.asarray(responses[rows], np.float32))
+        return self.save(directory, metadata=metadata)
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
+    @property
+    def is_fitted(self) -> bool:
+        """Whether ``fit`` has run (or a fitted encoder was loaded)."""
+        return all(hasattr(self, name) for name in self._fitted)
+
     def _check_fitted(self) -> None:
-        if not all(hasattr(self, name) for name in self._fitted):
+        if not self.is_fitted:
             raise NotFittedError(
                 f"{type(self).__name__} is not fitted yet; call fit(features, responses) first"
             )
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays to save: the pretrained ones and, once fitted, the fitted ones."""
+        names = self._pretrained + (self._fitted if self.is_fitted else ())
+        return {name.rstrip("_"): np.ascontiguousarray(getattr(self, name)) for name in names}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore the saved attributes, then :meth:`_after_load`."""
+        for name in self._pretrained + self._fitted:
+            if name.rstrip("_") in arrays:
+                setattr(self, name, arrays[name.rstrip("_")])
+        self._after_load()
+
+    def _after_load(self) -> None:
+        """Set attributes derived from the saved arrays (e.g. ``n_features_in_``)."""
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.is_fitted
 
     def score(self, features, responses, metric: str = "r") -> np.ndarray:
         """Score the predictions of ``features`` against ``responses``, per target.
@@ -128,8 +235,14 @@ class Encoder(abc.ABC):
         Returns
         -------
         Path of the directory.
+
+        An unfitted encoder can be saved only when it has pretrained arrays (a meta-learned
+        model before it meets a subject); :meth:`load` gives it back unfitted.
         """
-        self._check_fitted()
+        if not self.is_fitted and not (
+            self._pretrained and all(hasattr(self, n) for n in self._pretrained)
+        ):
+            self._check_fitted()
         directory = Path(directory).expanduser()
         with file_lock(directory, "encoder directory"):  # concurrent saves take turns
             return self._save(directory, metadata)
@@ -153,14 +266,15 @@ class Encoder(abc.ABC):
         from .. import __version__
 
         params, unsaved = {}, {}
-        for name, value in self.get_params().items():
+        for name, value in self.get_params(deep=False).items():
             try:
                 params[name] = json.loads(json.dumps(value, default=_to_json))
             except TypeError:
                 unsaved[name] = repr(value)
         config = {
-            "kind": self.kind,
+            "encoder": self.name,
             "format_version": FORMAT_VERSION,
+            "fitted": all(name.rstrip("_") in shapes for name in self._fitted),
             "brainenc_version": __version__,
             "params": params,
             "params_not_saved": unsaved,
@@ -174,10 +288,11 @@ class Encoder(abc.ABC):
 
     @classmethod
     def load(cls, directory) -> Encoder:
-        """Load an encoder written by :meth:`save`.
+        """Load an encoder written by :meth:`save`, fitted or only pretrained.
 
         Called on :class:`Encoder` itself (or through :func:`load_encoder`) it loads any kind;
-        called on a subclass it also checks that the directory holds that kind.
+        called on a subclass it also checks that the directory holds that kind. Pretrained
+        weights (a meta-learned model) load the same way: ``InContext.load(path)``.
 
         Raises ``ValueError`` for a directory of a later format version, arrays whose shapes
         differ from ``config.json`` or from each other, and weights that predict NaN or inf for a
@@ -191,13 +306,13 @@ class Encoder(abc.ABC):
                 f"{directory / CONFIG_FILE} has format version {version!r}; this brainenc reads "
                 f"up to {FORMAT_VERSION}: upgrade brainenc to load it"
             )
-        kind = config.get("kind")
-        if kind not in ENCODERS:
+        name = config.get("encoder", config.get("kind"))  # "kind" in format version 1
+        if name not in ENCODERS:
             raise ValueError(
-                f"{directory / CONFIG_FILE} names encoder kind {kind!r}; known kinds: "
+                f"{directory / CONFIG_FILE} names encoder {name!r}; known encoders: "
                 f"{', '.join(ENCODERS)}"
             )
-        klass = ENCODERS[kind]
+        klass = ENCODERS[name]
         if not issubclass(klass, cls):
             raise ValueError(f"{directory} holds a {klass.__name__}, not a {cls.__name__}")
         try:
@@ -220,8 +335,14 @@ class Encoder(abc.ABC):
         try:
             encoder._set_arrays(arrays)
         except (KeyError, ValueError, TypeError) as e:
-            raise ValueError(f"{directory / WEIGHTS_FILE} is not a {kind} encoder ({e})") from None
-        _check_loaded(encoder, directory)
+            raise ValueError(f"{directory / WEIGHTS_FILE} is not a {name} encoder ({e})") from None
+        if config.get("fitted", True) and not encoder.is_fitted:
+            raise ValueError(
+                f"{directory / WEIGHTS_FILE} lacks the fitted arrays of a {name} encoder; the "
+                "directory is corrupt: save the encoder again"
+            )
+        if encoder.is_fitted:
+            _check_loaded(encoder, directory)
         encoder.metadata_ = config.get("metadata", {})
         return encoder
 
@@ -232,11 +353,11 @@ def _check_loaded(encoder: Encoder, directory: Path) -> None:
     Zero features reach every weight (``0 * NaN`` is NaN), so NaN or inf weights show, and
     arrays that disagree on the number of features or targets fail here rather than later.
     """
-    n_features = getattr(encoder, "n_features_in_", None)
-    if n_features is None:
+    shape = getattr(encoder, "feature_shape_", None)
+    if shape is None:
         return
     try:
-        probe = encoder.predict(np.zeros((1, n_features), np.float32))
+        probe = encoder.predict(np.zeros((1, *shape), np.float32))
     except ValueError as e:
         raise ValueError(
             f"{directory / WEIGHTS_FILE}: the arrays do not fit together ({e}); the directory is "
@@ -317,7 +438,32 @@ def _to_json(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas that are not inside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "[(") - (char in "])")
+        if char == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def _short(value) -> str:
     if isinstance(value, np.ndarray):
         return f"array(shape={value.shape})"
     return repr(value)
+
+
+def _same(value, default) -> bool:
+    if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
+        return np.array_equal(np.asarray(value), np.asarray(default))
+    return value == default

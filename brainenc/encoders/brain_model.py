@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Encoder
+from .base import FEATURE_TYPES, Encoder
 
 
 class BrainModel(torch.nn.Module):
@@ -16,25 +16,43 @@ class BrainModel(torch.nn.Module):
     Parameters
     ----------
     backbone : torch.nn.Module
-        Has ``embed(images)``: float images (n, 3, H, W) in [0, 1] → features (n, n_features).
+        Has the method the readout reads, ``embed(images)`` (pooled features (n, n_features))
+        or ``tokens(images)`` (token grids (n, n_tokens, width)), of float images
+        (n, 3, H, W) in [0, 1].
     readout : Encoder or torch.nn.Module
-        A fitted encoder (its :meth:`~Encoder.to_module` is used) or a module mapping features
-        to responses (n, n_targets).
+        A fitted encoder (its :meth:`~Encoder.to_module` is used, on the backbone output its
+        ``feature_type`` names) or a module mapping features to responses (n, n_targets).
     rois : dict of str to bool array of shape (n_targets,), optional
         Named regions of interest over the targets.
     space : Space, optional
         Where the targets live (kept for maps and provenance).
     metadata : dict, optional
         Provenance (backbone spec, encoder, dataset).
+    feature_type : {"embed", "tokens"}, optional
+        The backbone output a module readout reads (default ``"embed"``); an encoder readout
+        declares its own.
     """
 
-    def __init__(self, backbone, readout, rois=None, space=None, metadata=None):
+    def __init__(self, backbone, readout, rois=None, space=None, metadata=None,
+                 feature_type: str | None = None):  # fmt: skip
         super().__init__()
-        if not callable(getattr(backbone, "embed", None)):
+        if isinstance(readout, Encoder):
+            if feature_type not in (None, readout.feature_type):
+                raise ValueError(
+                    f"the {readout.name} encoder reads {readout.feature_type!r} features; "
+                    f"feature_type={feature_type!r} contradicts it"
+                )
+            feature_type = readout.feature_type
+        feature_type = feature_type or "embed"
+        if feature_type not in FEATURE_TYPES:
+            raise ValueError(f"feature_type must be one of {FEATURE_TYPES}; got {feature_type!r}")
+        if not callable(getattr(backbone, feature_type, None)):
             raise TypeError(
-                f"backbone must have an embed(images) method; got {type(backbone).__name__}"
+                f"the readout reads {feature_type!r} features, but the backbone "
+                f"({type(backbone).__name__}) has no {feature_type}(images) method"
             )
         self.backbone = backbone
+        self.feature_type = feature_type
         self.readout = readout.to_module() if isinstance(readout, Encoder) else readout
         self.rois = {name: _bool_mask(mask, name) for name, mask in (rois or {}).items()}
         self.space = space
@@ -50,7 +68,7 @@ class BrainModel(torch.nn.Module):
         raises ``ValueError``: the encoder's weights only mean something on its own features.
         So does ``data`` of another dataset, subject or space than the encoder's metadata names.
         """
-        metadata = {"encoder": encoder.kind, **getattr(encoder, "metadata_", {})}
+        metadata = {"encoder": encoder.spec, **getattr(encoder, "metadata_", {})}
         spec = getattr(backbone, "spec", None)
         if spec is not None:
             saved = metadata.setdefault("backbone", spec)
@@ -80,7 +98,7 @@ class BrainModel(torch.nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Predicted responses, (n, n_targets), of float images (n, 3, H, W) in [0, 1]."""
-        return self.readout(self.backbone.embed(images))
+        return self.readout(getattr(self.backbone, self.feature_type)(images))
 
     def roi_activation(self, images: torch.Tensor, roi) -> torch.Tensor:
         """Mean predicted response over the targets of ``roi``, per image.

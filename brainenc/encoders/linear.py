@@ -87,9 +87,12 @@ class LinearEncoder(Encoder):
     valid_targets_ : bool array of shape (n_targets,)
         Targets that were fitted.
     n_features_in_, n_targets_ : int
+    feature_shape_ : tuple
+        ``(n_features_in_,)``, the shape of one image's features.
     """
 
-    kind = "linear"
+    name = "linear"
+    feature_type = "embed"
     _fitted = ("coef_", "intercept_", "x_mean_", "best_alphas_", "cv_scores_", "valid_targets_")
 
     def __init__(
@@ -197,13 +200,28 @@ class LinearEncoder(Encoder):
         self._check_fitted()
         return LinearReadout(self.coef_, self.intercept_, self.x_mean_)
 
-    def _get_arrays(self) -> dict[str, np.ndarray]:
-        return {name.rstrip("_"): getattr(self, name) for name in self._fitted}
+    def fit_to_directory(self, features, responses, directory, *, rows=None, metadata=None,
+                         memory=None, progress: bool = False):  # fmt: skip
+        """Fit out of core (see :func:`~brainenc.encoders.fit_out_of_core`): the responses are
+        read, and the weights written, one block of targets at a time within ``memory``
+        (default 4GB); a killed fit started again resumes."""
+        from .out_of_core import fit_out_of_core
 
-    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        for name in self._fitted:
-            setattr(self, name, arrays[name.rstrip("_")])
+        return fit_out_of_core(
+            self, features, responses, directory, rows=rows, memory=memory or "4GB",
+            metadata=metadata, progress=progress,
+        )  # fmt: skip
+
+    def cortical_maps(self, model: str) -> dict:
+        """The chosen ridge alpha of every target (``alpha_<model>``)."""
+        from ..maps import kinds
+
+        self._check_fitted()
+        return {"alpha": kinds.alpha_map(self.best_alphas_, alphas=self.alphas, model=model)}
+
+    def _after_load(self) -> None:
         self.n_features_in_, self.n_targets_ = self.coef_.shape
+        self.feature_shape_ = (self.n_features_in_,)
 
 
 def _pooled(features: np.ndarray) -> np.ndarray:

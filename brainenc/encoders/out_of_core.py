@@ -185,8 +185,9 @@ def score_out_of_core(
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     directory = Path(directory).expanduser()
     config = _read_config(directory)
-    if config.get("kind") != LinearEncoder.kind:
-        raise ValueError(f"{directory} holds a {config.get('kind')!r} encoder, not a linear one")
+    name = config.get("encoder", config.get("kind"))  # "kind" in format version 1
+    if name != LinearEncoder.name:
+        raise ValueError(f"{directory} holds a {name!r} encoder, not a linear one")
     with _Weights(directory / WEIGHTS_FILE) as weights:
         return _score(weights, features, responses, rows, metric, parse_memory(memory))
 

@@ -17,6 +17,9 @@ import torch
 
 from ..data.images import resize_square
 
+FEATURE_TYPES = ("embed", "tokens")
+"""The outputs of a backbone, by method name: pooled embeddings and token grids."""
+
 BACKBONES: dict[str, Callable[..., Backbone]] = {}
 """Registered backbone factories, ``name -> factory(spec: str, **kwargs) -> Backbone``."""
 

@@ -1,9 +1,9 @@
 """An on-disk HDF5 cache of backbone features, keyed by what produced them, resumable.
 
 One file per (backbone spec, sha256 of the backbone's weights file if it has one, image-set
-fingerprint, input size, kind, dtype, cache format version): the file name carries the sha256 of
-these parts and the file's attributes repeat them. They are re-checked on every open; a file
-whose attributes do not match is rebuilt, never reused.
+fingerprint, input size, feature type, dtype, cache format version): the file name carries the
+sha256 of these parts and the file's attributes repeat them. They are re-checked on every open;
+a file whose attributes do not match is rebuilt, never reused.
 
 Extraction writes into ``<name>.partial.h5``: a ``features`` dataset and a per-row ``done`` mask,
 flushed after every batch, so an interrupted run resumes with the missing rows only. On completion
@@ -49,7 +49,7 @@ def cached_features(
     images: ImageSet | np.ndarray,
     cache_dir: str | os.PathLike,
     *,
-    kind: str = "embed",
+    feature_type: str = "embed",
     dtype: str = "float32",
     batch_size: int = 64,
     device: str | torch.device = "cpu",
@@ -67,7 +67,7 @@ def cached_features(
         The images; their ``fingerprint`` is part of the key.
     cache_dir : path-like
         Folder of the cache files (created if missing).
-    kind : {"embed", "tokens"}
+    feature_type : {"embed", "tokens"}
         Pooled embeddings or token grids.
     dtype : {"float32", "float16"}
         Storage dtype; float16 halves the file (relative error ~1e-3).
@@ -86,7 +86,7 @@ def cached_features(
     array of ``dtype``
         ``(n_images, embed_dim)`` or ``(n_images, n_tokens, dim)``; row ``i`` is image ``i``.
     """
-    _check_args(kind, batch_size, num_workers)
+    _check_args(feature_type, batch_size, num_workers)
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(map(repr, _DTYPES))}; got {dtype!r}")
     images = _as_image_set(images)
@@ -97,7 +97,7 @@ def cached_features(
         "weights": _file_digest(backbone.weights_file),
         "images": images.fingerprint,
         "input_size": backbone.input_size,
-        "kind": kind,
+        "feature_type": feature_type,
         "dtype": dtype,
         "format_version": FORMAT_VERSION,
     }
@@ -148,10 +148,10 @@ def _digest(path: str, stat_key: tuple) -> str:
 
 
 def _cache_path(cache_dir: str | os.PathLike, parts: dict) -> Path:
-    """``<cache_dir>/<readable spec>-<kind>-<key>.h5``, key = sha256 of the JSON of ``parts``."""
+    """``<cache_dir>/<readable spec>-<feature type>-<key>.h5``, key: sha256 of ``parts``' JSON."""
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     readable = re.sub(r"[^A-Za-z0-9._-]+", "_", parts["spec"])[:60]
-    return Path(cache_dir) / f"{readable}-{parts['kind']}-{key[:24]}.h5"
+    return Path(cache_dir) / f"{readable}-{parts['feature_type']}-{key[:24]}.h5"
 
 
 def _usable(path: Path, parts: dict, n_images: int, complete: bool = True) -> bool:
@@ -219,7 +219,7 @@ def _extract_missing(
         _running(backbone, device, amp=True),
     ):
         batches = _feature_batches(
-            backbone, images, missing, parts["kind"], batch_size, device, num_workers
+            backbone, images, missing, parts["feature_type"], batch_size, device, num_workers
         )
         for chunk, feats in batches:
             if "features" not in f:  # shape known from the first batch; contiguous for mmap

@@ -17,9 +17,7 @@ from tqdm.auto import tqdm
 
 from ..data.images import ArrayImages, ImageSet
 from ..validation import check_indices
-from .backbone import Backbone
-
-_KINDS = ("embed", "tokens")
+from .backbone import FEATURE_TYPES, Backbone
 
 
 def extract_features(
@@ -27,7 +25,7 @@ def extract_features(
     images: ImageSet | np.ndarray,
     indices: np.ndarray | None = None,
     *,
-    kind: str = "embed",
+    feature_type: str = "embed",
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     num_workers: int = 0,
@@ -45,7 +43,7 @@ def extract_features(
         The images.
     indices : array of int of shape (n,), optional
         Which images to extract, in this order (no repeats); all images when omitted.
-    kind : {"embed", "tokens"}
+    feature_type : {"embed", "tokens"}
         Pooled embeddings or token grids.
     batch_size : int
         Images per forward pass.
@@ -62,10 +60,10 @@ def extract_features(
     Returns
     -------
     array of float32
-        Shape ``(n, embed_dim)`` for ``kind="embed"``, ``(n, n_tokens, dim)`` for
-        ``kind="tokens"``; row ``i`` belongs to image ``indices[i]``.
+        Shape ``(n, embed_dim)`` for ``feature_type="embed"``, ``(n, n_tokens, dim)`` for
+        ``feature_type="tokens"``; row ``i`` belongs to image ``indices[i]``.
     """
-    _check_args(kind, batch_size, num_workers)
+    _check_args(feature_type, batch_size, num_workers)
     images = _as_image_set(images)
     n_images = len(images)
     indices = (
@@ -75,13 +73,15 @@ def extract_features(
         if not len(indices):  # still give the trailing shape
             side = backbone.input_size
             blank = torch.zeros(1, 3, side, side, device=device)
-            return np.zeros((0, *getattr(backbone, kind)(blank).shape[1:]), dtype=np.float32)
+            return np.zeros(
+                (0, *getattr(backbone, feature_type)(blank).shape[1:]), dtype=np.float32
+            )
         out = None
         start = 0
         bar = tqdm(total=len(indices), unit="img", desc=backbone.spec, disable=not progress)
         with bar:
             batches = _feature_batches(
-                backbone, images, indices, kind, batch_size, device, num_workers
+                backbone, images, indices, feature_type, batch_size, device, num_workers
             )
             for _, feats in batches:
                 if out is None:
@@ -92,9 +92,12 @@ def extract_features(
     return out
 
 
-def _check_args(kind: str, batch_size: int, num_workers: int) -> None:
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, _KINDS))}; got {kind!r}")
+def _check_args(feature_type: str, batch_size: int, num_workers: int) -> None:
+    if feature_type not in FEATURE_TYPES:
+        raise ValueError(
+            f"feature_type must be one of {', '.join(map(repr, FEATURE_TYPES))}; "
+            f"got {feature_type!r}"
+        )
     for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             qualifier = "positive" if low else "non-negative"
@@ -132,14 +135,14 @@ def _feature_batches(
     backbone: Backbone,
     images: ImageSet,
     indices: np.ndarray,
-    kind: str,
+    feature_type: str,
     batch_size: int,
     device: str | torch.device,
     num_workers: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(batch indices, float32 features)``; run inside :func:`_running`."""
     device = torch.device(device)
-    run = getattr(backbone, kind)
+    run = getattr(backbone, feature_type)
     batches = _ImageBatches(images, indices, batch_size)
     if num_workers:
         batches = torch.utils.data.DataLoader(

@@ -33,9 +33,10 @@ def draw_standard_maps(
     - the ROIs, and the noise ceiling (estimated; also the true one of simulated data);
     - the true category preference, when ``data.truth`` has the noiseless ``test_signal`` and
       the image ``labels`` and ``categories`` (the in-silico world);
-    - per model: noise-normalised test r² (with an interactive view on surfaces), the chosen
-      ridge alphas (encoders with ``best_alphas_``), and the predicted category preference
-      (when the image labels are known);
+    - per model: noise-normalised test r² (with an interactive view on surfaces), the maps
+      the encoder draws of what it learned (:meth:`~brainenc.encoders.Encoder.cortical_maps`,
+      e.g. the linear encoder's ridge alphas), and the predicted category preference (when the
+      image labels are known);
     - each further model compared with the first (A − B noise-normalised r²).
 
     Every per-target map but the ROIs and noise ceilings is shown only where the estimated noise
@@ -99,9 +100,8 @@ def draw_standard_maps(
         accuracy = kinds.accuracy_map(r, noise_ceiling=data.noise_ceiling, model=model)
         nnr2[model] = accuracy.values
         entries.append(draw(accuracy.where(reliable, why), f"nnr2_{name}", interactive=True))
-        if hasattr(encoder, "best_alphas_"):
-            alphas = kinds.alpha_map(encoder.best_alphas_, alphas=encoder.alphas, model=model)
-            entries.append(draw(alphas.where(reliable, why), f"alpha_{name}"))
+        for stem, learned in encoder.cortical_maps(model).items():
+            entries.append(draw(learned.where(reliable, why), f"{stem}_{name}"))
         if labelled:
             preferred = kinds.preference_map(predictions[model], labels, categories, model=model)
             entries.append(

@@ -1,4 +1,6 @@
-"""Fixtures for the encoder tests: synthetic linear data with known weights and noise."""
+"""Fixtures for the encoder tests: synthetic linear data with known weights and noise, and two
+toy encoder kinds (each one class, registered by being defined) that the contract tests and the
+new-kind test run through everything an encoder meets."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
-from brainenc.encoders import LinearEncoder
+from brainenc.encoders import Encoder, LinearEncoder, LinearReadout
+from brainenc.validation import check_features, check_pair
 
 
 @dataclass
@@ -59,3 +63,102 @@ def world() -> LinearWorld:
 def fitted(world) -> LinearEncoder:
     """A LinearEncoder fitted on the training rows of ``world``."""
     return LinearEncoder().fit(world.features[world.train], world.responses[world.train])
+
+
+class PCARidgeEncoder(Encoder):
+    """A toy kind for the contract tests: ridge on the leading principal components.
+
+    The components are learned before any subject (``pretrain`` on unlabelled image features),
+    which makes it the smallest encoder with pretrained weights; ``fit`` learns them from the
+    training features when they were not pretrained.
+    """
+
+    name = "pca-ridge"
+    feature_type = "embed"
+    _pretrained = ("components_", "feature_mean_")
+    _fitted = ("coef_", "intercept_")
+
+    def __init__(self, n_components: int = 8, alpha: float = 1.0, nan_targets: str = "raise"):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.nan_targets = nan_targets
+
+    def pretrain(self, features) -> PCARidgeEncoder:
+        features = check_features(features, ndim=2)
+        self.feature_mean_ = features.mean(0)
+        _, _, vt = np.linalg.svd(features - self.feature_mean_, full_matrices=False)
+        self.components_ = vt[: self.n_components].T.astype(np.float32)
+        self.feature_shape_ = (features.shape[1],)
+        return self
+
+    def fit(self, features, responses) -> PCARidgeEncoder:
+        features, responses = check_pair(features, responses)
+        if not hasattr(self, "components_"):
+            self.pretrain(features)
+        z = (features - self.feature_mean_) @ self.components_
+        gram = z.T @ z + self.alpha * np.eye(z.shape[1])
+        self.coef_ = np.linalg.solve(gram, z.T @ (responses - responses.mean(0))).astype(np.float32)
+        self.intercept_ = responses.mean(0).astype(np.float32)
+        return self
+
+    def predict(self, features) -> np.ndarray:
+        self._check_fitted()
+        z = (check_features(features, ndim=2) - self.feature_mean_) @ self.components_
+        return (z @ self.coef_ + self.intercept_).astype(np.float32)
+
+    def to_module(self) -> torch.nn.Module:
+        self._check_fitted()
+        projection = torch.as_tensor(self.components_ @ self.coef_)
+        readout = LinearReadout(projection, self.intercept_, self.feature_mean_)
+        return readout
+
+    def _after_load(self) -> None:
+        if hasattr(self, "components_"):
+            self.feature_shape_ = (self.components_.shape[0],)
+
+
+class TokenMeanEncoder(Encoder):
+    """A toy kind that reads token grids: least squares on the mean token."""
+
+    name = "token-mean"
+    feature_type = "tokens"
+    _fitted = ("coef_", "intercept_", "x_mean_")
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def fit(self, features, responses) -> TokenMeanEncoder:
+        features, responses = check_pair(features, responses)
+        if features.ndim != 3:
+            raise ValueError(
+                f"token-mean reads token grids (n, n_tokens, width); got {features.shape}"
+            )
+        pooled = features.mean(1)
+        self.x_mean_ = pooled.mean(0).astype(np.float32)
+        x = pooled - self.x_mean_
+        gram = x.T @ x + self.alpha * np.eye(x.shape[1])
+        self.coef_ = np.linalg.solve(gram, x.T @ (responses - responses.mean(0))).astype(np.float32)
+        self.intercept_ = responses.mean(0).astype(np.float32)
+        self.feature_shape_ = features.shape[1:]
+        return self
+
+    def predict(self, features) -> np.ndarray:
+        self._check_fitted()
+        pooled = check_features(features, ndim=3).mean(1)
+        return ((pooled - self.x_mean_) @ self.coef_ + self.intercept_).astype(np.float32)
+
+    def to_module(self) -> torch.nn.Module:
+        self._check_fitted()
+        return _TokenMean(LinearReadout(self.coef_, self.intercept_, self.x_mean_))
+
+    def _after_load(self) -> None:
+        self.feature_shape_ = (1, self.coef_.shape[0])  # any number of tokens
+
+
+class _TokenMean(torch.nn.Module):
+    def __init__(self, readout: LinearReadout):
+        super().__init__()
+        self.readout = readout
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.readout(tokens.mean(1))

@@ -92,7 +92,8 @@ def test_from_encoder_takes_rois_and_space(model_and_images):
     )
     built = BrainModel.from_encoder(model.backbone, encoder, data)
     assert built.space is space and set(built.rois) == {"FFA", "PPA"}
-    assert built.metadata["encoder"] == "linear" and built.metadata["data"]["subject"] == 1
+    assert built.metadata["encoder"] == encoder.spec == "linear:alphas=[0.1, 1.0, 10.0],cv=3"
+    assert built.metadata["data"]["subject"] == 1
     with torch.no_grad():
         torch.testing.assert_close(built(images[:3]), model(images[:3]))
     with pytest.raises(ValueError, match="predicts 12 targets but the data have 3"):

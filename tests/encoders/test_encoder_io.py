@@ -17,7 +17,8 @@ def test_round_trip(tmp_path, world, fitted):
     path = fitted.save(tmp_path / "enc", metadata=meta)
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "weights.safetensors"]
     config = json.loads((path / "config.json").read_text())
-    assert config["kind"] == "linear" and config["brainenc_version"] == __version__
+    assert config["encoder"] == "linear" and config["brainenc_version"] == __version__
+    assert config["fitted"] is True
     assert config["shapes"]["coef"] == [25, 25]
     assert config["params"]["cv"] == "gcv"
     for loader in (load_encoder, LinearEncoder.load, Encoder.load):
@@ -74,8 +75,8 @@ def test_load_errors(tmp_path, fitted):
     (path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_encoder(path)
-    (path / "config.json").write_text(json.dumps({"kind": "quantum"}))
-    with pytest.raises(ValueError, match="kind 'quantum'; known kinds: linear"):
+    (path / "config.json").write_text(json.dumps({"encoder": "quantum"}))
+    with pytest.raises(ValueError, match=r"encoder 'quantum'; known encoders: .*linear"):
         load_encoder(path)
 
 

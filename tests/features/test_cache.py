@@ -45,8 +45,8 @@ def images() -> ArrayImages:
     return ArrayImages(rng.integers(0, 256, size=(10, 16, 16, 3), dtype=np.uint8))
 
 
-def _extract(images, kind="embed"):
-    return extract_features(CountingBackbone(), images, kind=kind, progress=False)
+def _extract(images, feature_type="embed"):
+    return extract_features(CountingBackbone(), images, feature_type=feature_type, progress=False)
 
 
 def test_second_call_reuses_the_file(images, tmp_path):
@@ -58,7 +58,7 @@ def test_second_call_reuses_the_file(images, tmp_path):
     (path,) = tmp_path.glob("*.h5")
     with h5py.File(path) as f:
         assert f.attrs["spec"] == "counting" and f.attrs["images"] == images.fingerprint
-        assert f.attrs["kind"] == "embed" and f.attrs["input_size"] == 16
+        assert f.attrs["feature_type"] == "embed" and f.attrs["input_size"] == 16
     second = CountingBackbone()
     np.testing.assert_array_equal(cached_features(second, images, tmp_path, progress=False), feats)
     assert second.calls == 0
@@ -86,7 +86,7 @@ def test_changed_inputs_are_extracted_again(images, tmp_path):
     variants = [
         (CountingBackbone(spec="counting:v2"), images, {}),
         (CountingBackbone(), ArrayImages(changed), {}),
-        (CountingBackbone(), images, {"kind": "tokens"}),
+        (CountingBackbone(), images, {"feature_type": "tokens"}),
         (CountingBackbone(), images, {"dtype": "float16"}),
     ]
     for n_files, (backbone, image_set, kwargs) in enumerate(variants, start=2):
@@ -150,17 +150,20 @@ def test_corrupt_file_is_rebuilt(images, tmp_path):
 
 def test_mmap_and_loader_workers(images, tmp_path):
     tokens = cached_features(
-        CountingBackbone(), images, tmp_path, kind="tokens", num_workers=1, progress=False
+        CountingBackbone(), images, tmp_path, feature_type="tokens", num_workers=1, progress=False
     )
-    mapped = cached_features(CountingBackbone(), images, tmp_path, kind="tokens", mmap=True)
+    mapped = cached_features(CountingBackbone(), images, tmp_path, feature_type="tokens", mmap=True)
     assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
     np.testing.assert_array_equal(mapped, tokens)
-    np.testing.assert_array_equal(tokens, _extract(images, kind="tokens"))
+    np.testing.assert_array_equal(tokens, _extract(images, feature_type="tokens"))
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"dtype": "float64"}, "'float32', 'float16'"), ({"kind": "pooled"}, "'embed', 'tokens'")],
+    [
+        ({"dtype": "float64"}, "'float32', 'float16'"),
+        ({"feature_type": "pooled"}, "'embed', 'tokens'"),
+    ],
 )
 def test_bad_arguments_raise(images, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -32,7 +32,9 @@ def test_indices_order_and_array_input(gabor, images):
 
 
 def test_tokens(gabor, images):
-    toks = extract_features(gabor, images, [0, 1, 2], kind="tokens", batch_size=2, progress=False)
+    toks = extract_features(
+        gabor, images, [0, 1, 2], feature_type="tokens", batch_size=2, progress=False
+    )
     assert toks.shape == (3, 64, 32) and toks.dtype == np.float32
     with torch.no_grad():
         direct = gabor.tokens(to_tensor(images[[0, 1, 2]])).numpy()
@@ -42,7 +44,7 @@ def test_tokens(gabor, images):
 def test_empty_indices_keep_the_feature_shape(gabor, images):
     empty = np.array([], dtype=np.int64)
     assert extract_features(gabor, images, empty, progress=False).shape == (0, 2048)
-    assert extract_features(gabor, images, empty, kind="tokens", progress=False).shape == (
+    assert extract_features(gabor, images, empty, feature_type="tokens", progress=False).shape == (
         0,
         64,
         32,
@@ -69,7 +71,7 @@ def test_progress_bar_only_when_asked(gabor, images, capsys):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"kind": "pooled"}, ValueError, "'embed', 'tokens'"),
+        ({"feature_type": "pooled"}, ValueError, "'embed', 'tokens'"),
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"indices": [0, 11]}, ValueError, "outside"),
         ({"images": [[0]]}, TypeError, "ImageSet"),

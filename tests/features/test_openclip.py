@@ -195,7 +195,7 @@ def test_register_model_config_checks_the_file(tmp_path):
 
 def test_extract_features_with_open_clip(tiny_clip):
     array = np.random.default_rng(1).integers(0, 256, size=(5, 36, 36, 3), dtype=np.uint8)
-    tokens = extract_features(tiny_clip, ArrayImages(array), kind="tokens", batch_size=2)
+    tokens = extract_features(tiny_clip, ArrayImages(array), feature_type="tokens", batch_size=2)
     with torch.no_grad():
         direct = tiny_clip.tokens(to_tensor(array)).numpy()
     np.testing.assert_allclose(tokens, direct, rtol=1e-5, atol=1e-6)
