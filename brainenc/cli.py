@@ -9,6 +9,7 @@ from .commands import add_world_commands
 from .data.commands import add_data_commands
 from .fit_commands import add_encoder_commands
 from .maps.commands import add_report_command
+from .study_commands import add_study_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="brainenc", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    add_study_commands(subparsers)
     add_world_commands(subparsers)
     add_data_commands(subparsers)
     add_encoder_commands(subparsers)

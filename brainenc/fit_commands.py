@@ -1,6 +1,8 @@
-"""``brainenc features`` and ``brainenc fit``: a prepared NSD store → cached features → encoder.
+"""``brainenc features`` and ``brainenc fit-store``: a prepared NSD store → cached features →
+one linear encoder directory (``brainenc fit`` fits a whole study: see :mod:`brainenc.study`).
 
-Both run as they are under ``torchrun`` (``torchrun --nproc-per-node=N $(which brainenc) fit``):
+Both run as they are under ``torchrun``
+(``torchrun --nproc-per-node=N $(which brainenc) fit-store``):
 the process group is initialised from the environment (gloo on CPU, nccl on CUDA), ``features``
 shards the images across ranks into one cache and ``fit`` shards the targets.
 """
@@ -12,7 +14,7 @@ from pathlib import Path
 
 
 def add_encoder_commands(subparsers) -> None:
-    """Register ``features`` and ``fit`` on an argparse subparsers object."""
+    """Register ``features`` and ``fit-store`` on an argparse subparsers object."""
     features = subparsers.add_parser(
         "features", help="extract a backbone's features of a prepared store's images (cached)"
     )
@@ -20,7 +22,7 @@ def add_encoder_commands(subparsers) -> None:
     features.set_defaults(func=_features)
 
     fit = subparsers.add_parser(
-        "fit", help="fit a linear encoder from a prepared store, out of core, and score it"
+        "fit-store", help="fit a linear encoder from a prepared store, out of core, and score it"
     )
     _common(fit)
     fit.add_argument("--out", required=True, help="encoder directory to write")

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from brainenc.cli import build_parser, main
-from brainenc.demo import evaluate, format_table, run_demo
+from brainenc.demo import run_demo
 from brainenc.encoders import load_encoder
+from brainenc.run import ModelResult, Run
+from brainenc.study import evaluate, format_table
 
 
 def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsys):
@@ -18,25 +20,27 @@ def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsy
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["noise_ceiling_vs_truth_r"] > 0.8
-    scores = summary["backbones"]["gabor"]["roi_median_nnr2"]
+    [model] = summary["models"]
+    assert (model["backbone"], model["encoder"]) == ("gabor", "linear")
+    scores = model["scores"]["nnr2"]
     early = np.median([scores[r] for r in ("V1", "V2", "V3")])
     high = np.median([scores[r] for r in ("FFA", "EBA", "VWFA")])
     assert early > 0.5 and early > high + 0.15, scores
-    assert (out / summary["backbones"]["gabor"]["map"]).stat().st_size > 10_000
-    encoder = load_encoder(out / "encoder_gabor")
+    assert model["folder"] == "encoders/gabor_linear"
+    encoder = load_encoder(out / model["folder"])
     assert encoder.metadata_["backbone"] == "gabor" and encoder.metadata_["dataset"] == "world"
     printed = capsys.readouterr().out
-    assert "V1" in printed and "gabor nnr2" in printed
-    assert "no synthesis: it is guided by the world-clip encoder" in printed
+    assert "V1" in printed and "gabor · linear nnr2" in printed
+    assert "no synthesis: it is guided by a world-clip encoder" in printed
     assert summary["synthesis"] == {} and not (out / "synthesis").exists()
 
     # the maps, and the report that ends the demo
     kinds = ["rois", "noise_ceiling", "noise_ceiling_true", "preference_truth"]
-    kinds += ["nnr2_gabor", "alpha_gabor", "preference_gabor"]
+    kinds += ["nnr2_gabor_linear", "alpha_gabor_linear", "preference_gabor_linear"]
     assert [m["file"] for m in summary["maps"]] == [f"maps/{k}.png" for k in kinds]
     assert all((out / m["file"]).stat().st_size > 10_000 for m in summary["maps"])
-    assert summary["maps"][4]["interactive"] == "maps/nnr2_gabor.html"
-    assert (out / "maps" / "nnr2_gabor.html").stat().st_size > 100_000
+    assert summary["maps"][4]["interactive"] == "maps/nnr2_gabor_linear.html"
+    assert (out / "maps" / "nnr2_gabor_linear.html").stat().st_size > 100_000
     assert f"report: {out / 'report.html'}" in printed
     html = (out / "report.html").read_text()
     for roi, n in summary["rois"].items():
@@ -46,9 +50,10 @@ def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsy
 
 def test_demo_synthesizes_images_with_the_world_clip_encoder(tmp_path):
     out = tmp_path / "demo"
-    summary = run_demo(out, backbones=("world-clip",), n_train=300, n_test=50,
-                       synthesize=("PPA",), n_synthesized=2, quiet=True)  # fmt: skip
-    ppa = summary["synthesis"]["PPA"]
+    run = run_demo(out, backbones=("world-clip",), n_train=300, n_test=50,
+                   synthesize=("PPA",), n_synthesized=2, progress=False)  # fmt: skip
+    assert Run.read(out).synthesis == run.synthesis
+    ppa = run.synthesis["PPA"]
     assert set(ppa) == {"guided", "unguided", "natural_true_p90", "natural_true_median_preferred"}
     assert set(ppa["guided"]) == {"mean_true", "preferred_fraction"}
     assert json.loads((out / "synthesis" / "PPA.json").read_text())["n_images"] == 2
@@ -58,7 +63,7 @@ def test_demo_synthesizes_images_with_the_world_clip_encoder(tmp_path):
 
 def test_demo_rejects_an_unknown_roi_to_synthesize_before_fitting(tmp_path):
     with pytest.raises(KeyError, match="unknown ROI ffa; the world has: V1, "):
-        run_demo(tmp_path, n_train=50, n_test=10, synthesize=("ffa",), quiet=True)
+        run_demo(tmp_path, n_train=50, n_test=10, synthesize=("ffa",), progress=False)
     assert not (tmp_path / "summary.json").exists()
 
 
@@ -71,7 +76,11 @@ def test_evaluate_scores_against_truth(world_data):
     assert np.isfinite(true_r2).mean() > 0.9  # NaN only where the estimated ceiling is tiny
     np.testing.assert_allclose(true_r2[np.isfinite(true_r2)], 1.0, atol=1e-5)
     assert 0.8 < np.nanmedian(scores["nnr2"][v1]) < 1.2
-    table = format_table({"x": {"V1": {"value": 0.5, "n": 3}}}, ["V1"])
+    run = Run(
+        "x", rois={"V1": 3}, models=[ModelResult("gabor", "linear", scores={"nnr2": {"V1": 0.5}})]
+    )
+    table = format_table(run, ["nnr2"])
+    assert "gabor · linear nnr2" in table.splitlines()[0]
     assert table.splitlines()[-1].split() == ["V1", "3", "0.500"]
 
 

@@ -290,7 +290,7 @@ def _prepare_partial(partial: Path, fingerprint: str) -> None:
     if partial.exists() and not _finished_blocks(partial, fingerprint):
         for path in partial.iterdir():
             path.unlink()
-    partial.mkdir(exist_ok=True)
+    partial.mkdir(parents=True, exist_ok=True)
 
 
 def _write_json(path: Path, value) -> None:

@@ -1,7 +1,7 @@
 """``build_report``: a results folder as one self-contained static HTML page.
 
 The page shows the per-ROI score table, the maps, the synthesized image grids and captions and
-the run's metadata (see :mod:`brainenc.maps.run_dir` for what the folder holds). Images are
+the run's metadata (see :mod:`brainenc.run` for what the folder holds). Images are
 embedded as data URIs, so the page is one file that works offline; only the interactive views
 stay separate files, linked from their map.
 """
@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..files import inside, write_atomically
-from .run_dir import SYNTHESIS, read_summary, read_synthesis
+from ..run import SYNTHESIS, model_name, read_summary, read_synthesis
 
-_TABLE_KEYS = ("backbones", "rois", "maps")  # summary keys shown as content, not as metadata
+_TABLE_KEYS = ("models", "rois", "maps")  # summary keys shown as content, not as metadata
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #222;
        background: #fafafa; }
@@ -50,7 +50,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     Parameters
     ----------
     run_dir : path
-        A run folder with ``summary.json`` (see :mod:`brainenc.maps.run_dir`).
+        A run folder with ``summary.json`` (see :mod:`brainenc.run`).
     out : path, optional
         Where to write the page; default ``<run_dir>/report.html``.
 
@@ -93,10 +93,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 def _score_table(summary: dict) -> str:
     """One row per ROI, one column per (model, per-ROI score); cells shaded by value."""
     columns = [
-        (model, key, scores)
-        for model, results in summary.get("backbones", {}).items()
-        for key, scores in results.items()
-        if key.startswith("roi_") and isinstance(scores, dict)
+        (model_name(model["backbone"], model["encoder"]), key, scores)
+        for model in summary.get("models", [])
+        for key, scores in model.get("scores", {}).items()
     ]
     if not columns:
         return ""
@@ -118,7 +117,7 @@ def _score_table(summary: dict) -> str:
 
 
 def _score_name(key: str) -> str:
-    return key.removeprefix("roi_").replace("_", " ").replace("r2", "r²")
+    return "median " + key.replace("_", " ").replace("r2", "r²")
 
 
 def _cell(value) -> str:

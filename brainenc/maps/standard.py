@@ -10,6 +10,7 @@ import numpy as np
 from ..data.brain_data import BrainData
 from ..encoders import Encoder
 from ..metrics import pearson_r
+from ..run import file_name
 from . import kinds
 from .run_dir import draw_map
 
@@ -49,7 +50,8 @@ def draw_standard_maps(
     run_dir : path
         The results folder.
     encoders : dict of str to Encoder
-        Fitted encoders by model name (the backbone spec), in the order to draw them.
+        Fitted encoders by model name (:attr:`brainenc.run.ModelResult.name`), in the order to
+        draw them.
     predictions : dict of str to array of shape (len(data.test), n_targets)
         Each model's predictions of the test images, in ``data.test`` order.
     min_ceiling : float
@@ -116,8 +118,3 @@ def draw_standard_maps(
         shown = difference.where(reliable, why)
         entries.append(draw(shown, f"compare_{file_name(first)}_{file_name(model)}"))
     return entries
-
-
-def file_name(model: str) -> str:
-    """A model name as a file-name part: ``open_clip:ViT-B-16/x`` -> ``open_clip_ViT-B-16_x``."""
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in model)

@@ -21,7 +21,7 @@ def test_features_then_fit(tmp_path, capsys):
     assert main(["features", str(store), *common]) == 0
     assert len(list((tmp_path / "cache").glob("gabor-embed-*.h5"))) == 1
     out = tmp_path / "enc"
-    assert main(["fit", str(store), *common, "--out", str(out), "--memory", "8GB"]) == 0
+    assert main(["fit-store", str(store), *common, "--out", str(out), "--memory", "8GB"]) == 0
     encoder = load_encoder(out)
     with h5py.File(store, "r") as f:
         n_targets = f["responses"].shape[1]

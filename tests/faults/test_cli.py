@@ -11,7 +11,8 @@ import pytest
 
 from brainenc.cli import main
 
-HELPS = [[], ["demo"], ["synthesize"], ["world", "build"], ["data", "download"], ["report"]]
+HELPS = [[], ["demo"], ["fit"], ["map"], ["synthesize"], ["world", "build"], ["data", "download"]]
+HELPS += [["report"]]
 
 
 def test_help_answers_without_importing_torch():
@@ -68,7 +69,9 @@ def test_unknown_roi_fails_before_any_fitting(monkeypatch, capsys):
         (["data", "download", "algonauts2023", "--subject", "1"], "cannot be downloaded auto"),
         (["report", "{tmp}/nothing"], "summary.json does not exist"),
         (["demo", "--synthesize", "XYZ"], "unknown ROI 'XYZ'"),
-        (["synthesize"], "the following arguments are required: --roi"),
+        (["synthesize"], "name at least one --roi or --contrast"),
+        (["fit", "--world", "--encoder", "quantum"], "unknown encoder 'quantum'"),
+        (["map", "{tmp}/nothing", "--world"], "summary.json does not exist"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, message):

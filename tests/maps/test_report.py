@@ -53,12 +53,14 @@ def run_dir(tmp_path):
         "data": {"dataset": "world", "subject": 1},
         "n_test": 300,
         "rois": {"V1": 162, "FFA": 36, "VWFA": 13},
-        "backbones": {
-            "gabor": {
-                "roi_median_nnr2": {"V1": 0.945, "FFA": 0.45, "VWFA": None},
-                "encoder": "encoder_gabor",
+        "models": [
+            {
+                "backbone": "gabor",
+                "encoder": "linear",
+                "folder": "encoders/gabor_linear",
+                "scores": {"nnr2": {"V1": 0.945, "FFA": 0.45, "VWFA": None}},
             }
-        },
+        ],
         "maps": [
             {"file": "maps/nnr2.png", "title": "gabor: accuracy", "interactive": "maps/nnr2.html"},
             {"file": "maps/rois.png", "title": "regions of interest"},
@@ -80,7 +82,9 @@ def test_the_page_embeds_the_table_maps_synthesis_and_metadata(run_dir):
     rows = re.findall(r'<tr><td class="roi">(\w+)</td><td>(\d+)</td>(.*?)</tr>', html)
     assert [(roi, n) for roi, n, _ in rows] == [("V1", "162"), ("FFA", "36"), ("VWFA", "13")]
     assert "0.945" in rows[0][2] and "0.450" in rows[1][2] and "–" in rows[2][2]
-    assert "median nnr²" in html and "encoder_gabor" not in html  # scores only, not paths
+    assert (
+        "gabor · linear<br>median nnr²" in html and "encoders/gabor_linear" not in html
+    )  # no paths
     images = _decoded_images(html)
     files = ["maps/nnr2.png", "maps/rois.png", "synthesis/FFA.png"]
     assert len(images) == len(files)

@@ -65,9 +65,18 @@ def test_every_summary_value_is_escaped(run):
     )
     with pytest.raises(ValueError, match=r"'rois.V1' must be a number of targets"):
         build_report(run)
-    _summary(run, rois={evil: 3}, backbones={evil: {"roi_r": {evil: 0.5}}}, data={"x": evil})
+    model = {
+        "backbone": evil,
+        "encoder": evil,
+        "folder": "encoders/x",
+        "scores": {"r": {evil: 0.5}},
+    }
+    _summary(run, rois={evil: 3}, models=[model], data={"x": evil})
     html = build_report(run).read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+MODEL = {"backbone": "gabor", "encoder": "linear", "folder": "encoders/gabor_linear"}
 
 
 @pytest.mark.parametrize(
@@ -76,9 +85,11 @@ def test_every_summary_value_is_escaped(run):
         ({"maps": {"file": "maps/a.png"}}, "'maps' must be a list"),
         ({"maps": ["maps/a.png"]}, r"'maps\[0\]' must be an object with string"),
         ({"maps": [{"file": 3, "title": "t"}]}, r"'maps\[0\]' must be an object with string"),
-        ({"backbones": {"m": {"roi_r": ["V1"]}}}, "'backbones.m.roi_r' must be an object"),
-        ({"backbones": {"m": {"roi_r": {"V1": "high"}}}}, "'backbones.m.roi_r' must be an"),
-        ({"backbones": ["m"]}, "'backbones' must be an object"),
+        ({"models": [{**MODEL, "scores": {"r": ["V1"]}}]}, r"'models\[0\].scores.r' must be an"),
+        ({"models": [{**MODEL, "scores": {"r": {"V1": "high"}}}]}, r"'models\[0\].scores.r' must"),
+        ({"models": [{**MODEL, "folder": 3}]}, r"'models\[0\]' must be an object with string"),
+        ({"models": [{**MODEL, "colour": "red"}]}, r"backbone, encoder, folder and scores only"),
+        ({"models": {"m": MODEL}}, "'models' must be a list"),
         ({"data": "world"}, "'data' must be an object"),
     ],
 )

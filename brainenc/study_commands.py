@@ -1,0 +1,419 @@
+"""``brainenc fit``, ``brainenc map`` and ``brainenc synthesize``: a study's results folder.
+
+``fit`` fits models of one subject (NSD, or ``--world``) into a run folder, ``map`` redraws the
+maps of a run, ``synthesize`` makes the images a region prefers with a run's encoder (or, with
+no run folder, with a quick world-clip encoder of a world subject). Thin wrappers around
+:func:`~brainenc.study.fit_study` and :mod:`brainenc.synthesis`; ``scripts/`` call them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+#: Where NSD keeps a subject's mean functional image (the background of func1pt8mm maps).
+NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"
+STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
+FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+
+
+def add_study_commands(subparsers) -> None:
+    """Register ``fit``, ``map`` and ``synthesize`` on an argparse subparsers object."""
+    fit = subparsers.add_parser(
+        "fit",
+        formatter_class=FORMATTER,
+        help="fit encoders of one subject into a results folder: scores, maps, report",
+    )
+    add_data_arguments(fit)
+    fit.add_argument(
+        "--backbone",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="backbone spec, repeatable (default: gabor)",
+    )
+    fit.add_argument(
+        "--encoder",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="encoder spec, repeatable, e.g. linear or linear:cv=5 (default: linear)",
+    )
+    fit.add_argument(
+        "--out",
+        default=None,
+        help="results folder (default: brainenc_results/fit_<dataset>_subjNN)",
+    )
+    fit.add_argument("--device", default="cpu", help="where to extract and fit (cpu, cuda)")
+    fit.add_argument("--memory", default="4GB", help="memory budget of out-of-core fits")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.set_defaults(func=_fit)
+
+    maps = subparsers.add_parser(
+        "map",
+        formatter_class=FORMATTER,
+        help="redraw the cortical maps of a results folder's models and rewrite its report",
+    )
+    maps.add_argument("run_dir", metavar="RUN_DIR", help="results folder of `brainenc fit`")
+    add_data_arguments(maps)
+    maps.add_argument("--device", default="cpu", help="where to extract features (cpu, cuda)")
+    maps.add_argument("--quiet", action="store_true", help="no progress bars")
+    maps.set_defaults(func=_map)
+
+    syn = subparsers.add_parser(
+        "synthesize",
+        formatter_class=FORMATTER,
+        help="BrainDiVE: images that drive a region, with a run's encoder (or a world subject's)",
+    )
+    syn.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        nargs="?",
+        default=None,
+        help="results folder whose encoder guides (default: a world-clip encoder of "
+        "world subject --subject, fitted on the fly)",
+    )
+    syn.add_argument("--roi", action="append", default=None, help="ROI to drive (repeatable)")
+    syn.add_argument("--minus", default=None, metavar="ROI", help="drive the --roi minus this ROI")
+    syn.add_argument(
+        "--contrast",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("A", "B"),
+        help="drive ROI A minus ROI B (repeatable)",
+    )
+    syn.add_argument("--minimize", action="store_true", help="look for images that suppress it")
+    syn.add_argument(
+        "--model", default=None, help="which model of RUN_DIR guides (default: its only one)"
+    )
+    syn.add_argument("--n", type=int, default=16, help="images per objective")
+    syn.add_argument("--seed", type=int, default=0, help="first noise seed")
+    syn.add_argument(
+        "--guidance",
+        choices=("robust", "paper"),
+        default=None,
+        help="robust: normalized gradient on shifted, mirrored images (default on the "
+        "world); paper: BrainDiVE's raw gradient (default with Stable Diffusion)",
+    )
+    syn.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="guidance scale (default: robust 1; paper 30 on the world, 130 with Stable Diffusion)",
+    )
+    syn.add_argument("--steps", type=int, default=50, help="denoising steps")
+    syn.add_argument(
+        "--diffusion",
+        default=STABLE_DIFFUSION,
+        help="real data: diffusers checkpoint, a folder or Hugging Face repo id",
+    )
+    syn.add_argument(
+        "--download",
+        action="store_true",
+        help="real data: download --diffusion if it is not cached",
+    )
+    syn.add_argument(
+        "--brain-input-size",
+        type=int,
+        default=224,
+        help="real data: resize images to this size for the encoder",
+    )
+    syn.add_argument(
+        "--judge",
+        default=None,
+        metavar="SPEC",
+        help="real data: a CLIP backbone that names each image's category zero-shot; "
+        "never the encoder's own backbone (default: no judge)",
+    )
+    add_data_arguments(syn)
+    syn.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: RUN_DIR/synthesis, else brainenc_results/synthesis)",
+    )
+    syn.add_argument("--device", default="cpu", help="where to run (cpu, cuda)")
+    syn.add_argument("--quiet", action="store_true", help="no progress bars")
+    syn.set_defaults(func=_synthesize)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that pick the subject: NSD by default, ``--world`` for the simulated one."""
+    group = parser.add_argument_group("subject")
+    group.add_argument(
+        "--world", action="store_true", help="use a simulated subject of the in-silico world"
+    )
+    group.add_argument("--subject", type=int, default=1, help="subject number")
+    group.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding nsd/ (default: $BRAINENC_DATA, else ~/brainenc_data)",
+    )
+    group.add_argument("--space", default="fsaverage", help="NSD betas: fsaverage or func1pt8mm")
+    group.add_argument("--sessions", default=None, help="NSD sessions, e.g. 1-40 (default: all)")
+    group.add_argument("--mesh", default="fsaverage", help="surface of NSD's fsaverage betas")
+    group.add_argument(
+        "--reference",
+        default=None,
+        help=f"background of func1pt8mm maps (default: <data-dir>/nsd/{NSD_MEAN} when present)",
+    )
+    group.add_argument("--n-train", type=int, default=2000, help="world: training images")
+    group.add_argument("--n-test", type=int, default=300, help="world: test images")
+
+
+def check_world_args(args: argparse.Namespace, rois, counts) -> None:
+    """Refuse unknown world ROIs and non-positive counts before any model is built or fitted."""
+    from .data.world.subjects import ROI_NAMES
+    from .validation import UsageError
+
+    for roi in rois:
+        if roi is not None and roi not in ROI_NAMES:
+            raise UsageError(f"unknown ROI {roi!r}; the world's ROIs are {', '.join(ROI_NAMES)}")
+    for name in ("subject", *counts):
+        if getattr(args, name) < 1:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} must be at least 1; got {getattr(args, name)}")
+
+
+def load_data(args: argparse.Namespace):
+    """The subject the options name (NSD is prepared on first use, see ``brainenc data``)."""
+    from .data import load_nsd
+    from .data.world import load_world
+
+    if args.world:
+        return load_world(args.subject, n_train=args.n_train, n_test=args.n_test)
+    extra = {"mesh": args.mesh} if args.space == "fsaverage" else {}
+    return load_nsd(_nsd_root(args), args.subject, args.space, args.sessions, quiet=True, **extra)
+
+
+def _nsd_root(args: argparse.Namespace) -> Path:
+    from .data import default_data_dir
+
+    return Path(args.data_dir or default_data_dir()).expanduser() / "nsd"
+
+
+def reference(args: argparse.Namespace) -> Path | None:
+    """The background image of volume maps: ``--reference``, else NSD's mean image if present."""
+    if args.reference is not None:
+        return Path(args.reference)
+    if args.world:
+        return None
+    mean = _nsd_root(args) / NSD_MEAN.format(subject=args.subject)
+    return mean if mean.is_file() else None
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .encoders import Encoder
+    from .maps import build_report
+    from .study import fit_study, format_table
+
+    dataset = "world" if args.world else f"nsd_{args.space}"
+    out = args.out or Path("brainenc_results") / f"fit_{dataset}_subj{args.subject:02d}"
+    say = (lambda *a: None) if args.quiet else print
+    encoders = [Encoder.from_spec(spec) for spec in args.encoder or ["linear"]]  # checked early
+    data = load_data(args)
+    say(data.describe())
+    run = fit_study(
+        data,
+        args.backbone or ["gabor"],
+        encoders,
+        out,
+        device=args.device,
+        memory=args.memory,
+        reference=reference(args),
+        progress=not args.quiet,
+        say=say,
+    )
+    say(format_table(run, ("nnr2", "true_r2") if args.world else ("nnr2", "r")))
+    print(f"results in {run.path}/; report: {build_report(run.path)}")
+    return 0
+
+
+def _map(args: argparse.Namespace) -> int:
+    from .maps import build_report, draw_standard_maps
+    from .run import Run
+    from .study import MIN_CEILING, predict_test
+
+    run = Run.read(args.run_dir)
+    data = load_data(args)
+    encoders, predictions = predict_test(run, data, device=args.device, progress=not args.quiet)
+    run.maps = draw_standard_maps(
+        data,
+        run.path,
+        encoders,
+        predictions,
+        min_ceiling=run.info.get("min_ceiling", MIN_CEILING),
+        reference=reference(args),
+    )
+    run.write()
+    print(f"{len(run.maps)} maps in {run.path / 'maps'}; report: {build_report(run.path)}")
+    return 0
+
+
+def _synthesize(args: argparse.Namespace) -> int:
+    from .validation import UsageError
+
+    rois = [*(args.roi or []), *([args.minus] if args.minus else [])]
+    rois += [r for pair in args.contrast for r in pair]
+    if not args.roi and not args.contrast:
+        raise UsageError("name at least one --roi or --contrast")
+    if args.minus and len(args.roi or []) != 1:
+        raise UsageError("--minus needs exactly one --roi")
+    check_world_args(args, rois if args.run_dir is None else (), ("n", "steps"))
+    if args.scale is not None and not 0 < args.scale < float("inf"):
+        raise UsageError(f"--scale must be a positive number; got {args.scale}")
+    if args.run_dir is None:
+        return _synthesize_world_subject(args, rois, _objectives(args))
+    return _synthesize_run(args, rois, _objectives(args))
+
+
+def _objectives(args: argparse.Namespace) -> list:
+    from .synthesis import ROI, Contrast
+
+    objectives = [Contrast(r, args.minus) if args.minus else ROI(r) for r in args.roi or []]
+    objectives += [Contrast(a, b) for a, b in args.contrast]
+    return [-o for o in objectives] if args.minimize else objectives
+
+
+def _synthesize_world_subject(args: argparse.Namespace, rois: list, objectives: list) -> int:
+    """Synthesis guided by a world-clip encoder of world subject ``--subject``, fitted here."""
+    from .synthesis.world import (
+        synthesize_world,
+        world_brain_model,
+        world_guidance,
+        world_pipeline,
+    )
+
+    out = args.out or "brainenc_results/synthesis"
+    pipeline = world_pipeline(
+        world_brain_model(args.subject, progress=not args.quiet), device=args.device
+    )
+    guidance = world_guidance(args.guidance or "robust", args.scale)
+    unguided = pipeline(
+        None,
+        n_images=args.n,
+        seed=args.seed,
+        guidance=None,
+        num_inference_steps=args.steps,
+        progress=not args.quiet,
+    )
+    for objective in objectives:
+        summary = synthesize_world(
+            objective,
+            subject=args.subject,
+            n_images=args.n,
+            seed=args.seed,
+            guidance=guidance,
+            num_inference_steps=args.steps,
+            pipeline=pipeline,
+            unguided=unguided,
+            out=out,
+            device=args.device,
+            progress=not args.quiet,
+        )
+        print(f"{objective.name}:")
+        for run in ("guided", "unguided"):
+            r = summary[run]
+            low, high = r["mean_true_ci95"]
+            line = (
+                f"{run:>10}: mean predicted {r['mean_predicted']:.2f}, mean true "
+                f"{r['mean_true']:.2f} (95% CI {low:.2f} to {high:.2f})"
+            )
+            for key, f in r["fractions"]["judge"].items():
+                label = summary["preferred"] if key == "preferred" else "none"
+                line += f", judged {label} {f['fraction']:.0%}"
+            print(line)
+        natural = f"  natural world images: true 90th percentile {summary['natural_true_p90']:.2f}"
+        if summary["preferred"]:
+            natural += (
+                f", median of {summary['preferred']} images "
+                f"{summary['natural_true_median_preferred']:.2f}"
+            )
+        print(natural)
+    print(f"grids, images and scores in {out}/")
+    return 0
+
+
+def _synthesize_run(args: argparse.Namespace, rois: list, objectives: list) -> int:
+    from .encoders import BrainModel
+    from .features import Backbone
+    from .maps import build_report
+    from .run import SYNTHESIS, Run
+    from .study import load_run_encoder
+    from .synthesis import BrainDiVEPipeline, Guidance
+    from .synthesis.evaluate import (
+        compare_with_unguided,
+        comparison_grid,
+        save_synthesis,
+        zero_shot_judge,
+    )
+    from .validation import UsageError
+
+    run = Run.read(args.run_dir)
+    model = run.model(args.model)
+    data = load_data(args)
+    encoder = load_run_encoder(run, model, data)
+    brain_model = BrainModel.from_encoder(Backbone.from_spec(model.backbone), encoder, data)
+    brain_model = brain_model.to(args.device)
+    unknown = sorted(set(rois) - set(brain_model.rois))
+    if unknown:
+        raise UsageError(
+            f"unknown ROI {', '.join(unknown)}; this subject has: " + ", ".join(brain_model.rois)
+        )
+    judges = None
+    if args.judge and not args.world:
+        if args.judge == model.backbone:
+            raise UsageError(
+                f"--judge {args.judge} is the backbone the encoder reads; a judge "
+                "must be a model that did not guide the images"
+            )
+        judges = {args.judge: zero_shot_judge(Backbone.from_spec(args.judge).to(args.device))}
+    out = Path(args.out) if args.out else run.path / SYNTHESIS
+    if args.world:
+        from .synthesis.world import synthesize_world, world_guidance, world_pipeline
+
+        pipe = world_pipeline(brain_model, device=args.device)
+        guidance = world_guidance(args.guidance or "robust", args.scale)
+    else:
+        pipe = BrainDiVEPipeline.from_pretrained(
+            args.diffusion, brain_model, device=args.device, download=args.download
+        )
+        guidance = Guidance.named(args.guidance or "paper", args.scale)
+    unguided = pipe(
+        None,
+        n_images=args.n,
+        seed=args.seed,
+        guidance=None,
+        num_inference_steps=args.steps,
+        progress=not args.quiet,
+    )
+    for objective in objectives:
+        common = dict(
+            n_images=args.n,
+            seed=args.seed,
+            guidance=guidance,
+            num_inference_steps=args.steps,
+            unguided=unguided,
+            progress=not args.quiet,
+        )
+        if args.world:
+            summary = synthesize_world(
+                objective,
+                subject=args.subject,
+                pipeline=pipe,
+                out=out,
+                device=args.device,
+                **common,
+            )
+        else:
+            summary, images = compare_with_unguided(
+                pipe, objective, brain_input_size=args.brain_input_size, judges=judges, **common
+            )
+            save_synthesis(out, objective.name, comparison_grid(summary, images), summary, images)
+        scores = {r: summary[r]["mean_predicted"] for r in ("guided", "unguided")}
+        print(
+            f"{objective.name}: mean predicted {scores['guided']:.2f} guided, "
+            f"{scores['unguided']:.2f} unguided"
+        )
+    print(f"images and scores in {out}; report: {build_report(run.path)}")
+    return 0
