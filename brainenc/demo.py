@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .data.world import load_world
-from .study import fit_study, format_table, load_run_encoder
+from .study import fit_study, format_seconds, format_table, load_run_encoder
 
 SYNTHESIS_BACKBONE = "world-clip"
 """The backbone of the encoder that guides synthesis in the demo."""
@@ -69,7 +69,7 @@ def run_demo(
     say(f"noise ceiling: estimated vs true, Pearson r = {nc_corr:.3f} over all vertices")
     run = fit_study(data, backbones, encoders, out, progress=progress, say=say)
     run.info["noise_ceiling_vs_truth_r"] = nc_corr
-    run.info["seconds"]["simulate"] = round(simulated, 1)
+    run.info["seconds"] = {"simulate": round(simulated, 1), **run.info["seconds"]}
     say(format_table(run))
     guides = [m for m in run.models if m.backbone == SYNTHESIS_BACKBONE]
     if synthesize and guides:
@@ -81,6 +81,7 @@ def run_demo(
     elif synthesize:
         say("no synthesis: it is guided by a world-clip encoder (add --backbone world-clip)")
     run.write()
+    say(format_seconds(run))
     say(f"results in {run.path}/; report: {build_report(run.path)}")
     return run
 

@@ -141,8 +141,8 @@ def fit_study(
 
         start = time.perf_counter()
         say(f"drawing maps into {run.path / 'maps'}…")
-        run.maps = draw_standard_maps(data, run.path, fitted, predictions,
-                                      min_ceiling=min_ceiling, reference=reference)  # fmt: skip
+        run.maps = draw_standard_maps(data, run.path, fitted, predictions, min_ceiling=min_ceiling,
+                                      reference=reference, progress=progress)  # fmt: skip
         seconds["maps"] = time.perf_counter() - start
     run.info["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     run.write()
@@ -190,6 +190,12 @@ def format_table(run: Run, scores: Sequence[str] = ("nnr2", "true_r2")) -> str:
         cells = "  ".join(f"{_number(values.get(roi)):>{width}}" for *_, values in columns)
         lines.append(f"{roi:<6}{size:>6}  {cells}")
     return "\n".join(lines)
+
+
+def format_seconds(run: Run) -> str:
+    """The run's stage times in one line: ``"stages: simulate 2 s · features[gabor] 31 s · …"``."""
+    seconds = run.info.get("seconds", {})
+    return "stages: " + " · ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
 
 
 def _finite(value: float) -> float | None:

@@ -205,7 +205,7 @@ def reference(args: argparse.Namespace) -> Path | None:
 def _fit(args: argparse.Namespace) -> int:
     from .encoders import Encoder
     from .maps import build_report
-    from .study import fit_study, format_table
+    from .study import fit_study, format_seconds, format_table
 
     dataset = "world" if args.world else f"nsd_{args.space}"
     out = args.out or Path("brainenc_results") / f"fit_{dataset}_subj{args.subject:02d}"
@@ -225,6 +225,7 @@ def _fit(args: argparse.Namespace) -> int:
         say=say,
     )
     say(format_table(run, ("nnr2", "true_r2") if args.world else ("nnr2", "r")))
+    say(format_seconds(run))
     print(f"results in {run.path}/; report: {build_report(run.path)}")
     return 0
 
@@ -244,6 +245,7 @@ def _map(args: argparse.Namespace) -> int:
         predictions,
         min_ceiling=run.info.get("min_ceiling", MIN_CEILING),
         reference=reference(args),
+        progress=not args.quiet,
     )
     run.write()
     print(f"{len(run.maps)} maps in {run.path / 'maps'}; report: {build_report(run.path)}")

@@ -29,8 +29,12 @@ def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsy
     assert model["folder"] == "encoders/gabor_linear"
     encoder = load_encoder(out / model["folder"])
     assert encoder.metadata_["backbone"] == "gabor" and encoder.metadata_["dataset"] == "world"
-    printed = capsys.readouterr().out
+    printed, bars = capsys.readouterr()
     assert "V1" in printed and "gabor · linear nnr2" in printed
+    # every long stage shows progress, and the stage times end the run
+    for bar in ("features (gabor)", "ridge (out of core)", "maps"):
+        assert f"{bar}:" in bars, bar
+    assert "stages: simulate" in printed and "· maps " in printed
     assert "no synthesis: it is guided by a world-clip encoder" in printed
     assert summary["synthesis"] == {} and not (out / "synthesis").exists()
 

@@ -78,7 +78,9 @@ def extract_features(
             )
         out = None
         start = 0
-        bar = tqdm(total=len(indices), unit="img", desc=backbone.spec, disable=not progress)
+        bar = tqdm(
+            total=len(indices), unit="img", desc=f"features ({backbone.spec})", disable=not progress
+        )
         with bar:
             batches = _feature_batches(
                 backbone, images, indices, feature_type, batch_size, device, num_workers

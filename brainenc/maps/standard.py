@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..data.brain_data import BrainData
 from ..encoders import Encoder
@@ -26,6 +27,7 @@ def draw_standard_maps(
     *,
     min_ceiling: float = 0.1,
     reference=None,
+    progress: bool = False,
 ) -> list[dict]:
     """Draw a run's maps into ``<run_dir>/maps/`` and return their ``summary.json`` entries.
 
@@ -58,6 +60,8 @@ def draw_standard_maps(
         Noise-ceiling threshold of the per-target maps.
     reference : path or nibabel image, optional
         Background of volume maps (see :func:`~brainenc.maps.plot_volume`).
+    progress : bool
+        A progress bar naming each map as it is drawn.
 
     Returns
     -------
@@ -79,8 +83,13 @@ def draw_standard_maps(
     truth = data.truth
     labelled = "labels" in truth and "categories" in truth
 
+    bar = tqdm(desc="maps", unit="map", disable=not progress)
+
     def draw(cortical_map, name, **options):
-        return draw_map(cortical_map, data, run_dir, name, reference=reference, **options)
+        bar.set_postfix_str(name)
+        entry = draw_map(cortical_map, data, run_dir, name, reference=reference, **options)
+        bar.update(1)
+        return entry
 
     entries = []
     if data.rois:
@@ -117,4 +126,5 @@ def draw_standard_maps(
         difference = kinds.comparison_map(a, b, names=(first, model), score="noise-normalised r²")
         shown = difference.where(reliable, why)
         entries.append(draw(shown, f"compare_{file_name(first)}_{file_name(model)}"))
+    bar.close()
     return entries

@@ -284,6 +284,10 @@ class BrainDiVEPipeline:
         shape = self.latent_shape(height, width)
         seeds = np.arange(seed, seed + n_images)
         images = []
+        label = f"{objective.name}, guided" if guidance and objective is not None else "unguided"
+        n_batches = -(-n_images // batch_size)
+        bar = tqdm(total=n_batches * num_inference_steps, desc=f"synthesis ({label})",
+                   unit="step", disable=not progress)  # fmt: skip
         for start in range(0, n_images, batch_size):
             batch_seeds = seeds[start : start + batch_size]
             noise = torch.stack([
@@ -294,9 +298,10 @@ class BrainDiVEPipeline:
             generators = [torch.Generator().manual_seed(int(s) + AUGMENT_SEED)
                           for s in batch_seeds]  # fmt: skip
             z = self._sample(noise, objective if guidance else None, guidance, generators,
-                             num_inference_steps, brain_input_size, progress, callback)  # fmt: skip
+                             num_inference_steps, brain_input_size, bar, callback)  # fmt: skip
             with torch.no_grad():
                 images.append(self.decode(z).float().cpu())
+        bar.close()
         images = torch.cat(images)
         return SynthesisOutput(
             images=images,
@@ -333,12 +338,11 @@ class BrainDiVEPipeline:
             return self.unet(inp, t, encoder_hidden_states=cond).sample
         return self.unet(inp, t).sample
 
-    def _sample(self, z, objective, guidance, generators, steps, brain_size, progress, callback):
+    def _sample(self, z, objective, guidance, generators, steps, brain_size, bar, callback):
         self.scheduler.set_timesteps(steps, device=z.device)
         z = z * self.scheduler.init_noise_sigma
         alphas = self.scheduler.alphas_cumprod.to(z.device)
-        bar = tqdm(self.scheduler.timesteps, desc="synthesis", disable=not progress, leave=False)
-        for i, t in enumerate(bar):
+        for i, t in enumerate(self.scheduler.timesteps):
             if objective is None:
                 with torch.no_grad():
                     eps = self._eps(z, t)
@@ -346,6 +350,7 @@ class BrainDiVEPipeline:
                 eps = self._guided_eps(z, t, alphas[t], objective, guidance, generators,
                                        brain_size)  # fmt: skip
             z = self.scheduler.step(eps, t, z).prev_sample
+            bar.update(1)
             if callback is not None:
                 callback(i, int(t), z)
         return z.detach()
