@@ -78,8 +78,8 @@ def add_world_commands(subparsers) -> None:
 
 def _check_world_args(args: argparse.Namespace, rois, counts) -> None:
     """Refuse unknown ROIs and non-positive counts before any model is built or fitted."""
-    from .data.world.subjects import ROI_NAMES
     from .validation import UsageError
+    from .world.subjects import ROI_NAMES
 
     for roi in rois:
         if roi is not None and roi not in ROI_NAMES:
@@ -113,7 +113,7 @@ def _synthesize(args: argparse.Namespace) -> int:
 
         raise UsageError(f"--scale must be a positive number; got {args.scale}")
     from .synthesis import ROI, Contrast
-    from .synthesis.world import synthesize_world, world_guidance
+    from .world.synthesis import synthesize_world, world_guidance
 
     objective = Contrast(args.roi, args.minus) if args.minus else ROI(args.roi)
     if args.minimize:
@@ -142,9 +142,9 @@ def _synthesize(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .data.world.judge import save_judge, train_judge
-    from .data.world.oracle import save_oracle, train_oracle
-    from .features.world_clip import save_world_clip, train_world_clip
+    from .world.clip import save_world_clip, train_world_clip
+    from .world.judge import save_judge, train_judge
+    from .world.oracle import save_oracle, train_oracle
 
     only = set(args.only or ("oracle", "judge", "world-clip", "world-prior"))
     if "oracle" in only:
@@ -162,7 +162,7 @@ def _build(args: argparse.Namespace) -> int:
         path = save_world_clip(model, tokenizer, record)
         print(f"world-clip: zero-shot accuracy {record['zero_shot_accuracy']:.3f} -> {path}")
     if "world-prior" in only:
-        from .synthesis.world_prior import train_world_prior
+        from .world.prior import train_world_prior
 
         print(
             f"world diffusion prior -> {train_world_prior(seed=args.seed, progress=not args.quiet)}"

@@ -14,10 +14,10 @@ import numpy as np
 
 from . import __version__
 from .data.brain_data import BrainData
-from .data.world import load_world
 from .encoders import LinearEncoder
 from .features import Backbone, extract_features
 from .metrics import noise_normalized_r2, pearson_r, summarize
+from .world import load_world
 
 MIN_CEILING = 0.1
 """Targets whose estimated noise ceiling is at most this are left out of normalised scores."""
@@ -161,7 +161,7 @@ def _synthesize(data, encoder, rois, n_images, out: Path, quiet: bool, say) -> d
     """BrainDiVE for each ROI; returns the guided and unguided scores against the truth."""
     from .encoders import BrainModel
     from .maps.run_dir import SYNTHESIS
-    from .synthesis.world import synthesize_world, world_pipeline
+    from .world.synthesis import synthesize_world, world_pipeline
 
     brain_model = BrainModel.from_encoder(Backbone.from_spec("world-clip"), encoder, data)
     pipeline = world_pipeline(brain_model)

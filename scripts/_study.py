@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from brainenc.data import BrainData, default_data_dir, load_nsd
-from brainenc.data.world import load_world
 from brainenc.encoders import Encoder, load_encoder
+from brainenc.world import load_world
 
 #: Where NSD keeps a subject's mean functional image (the background of func1pt8mm maps).
 NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"

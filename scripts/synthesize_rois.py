@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = run_dir / SYNTHESIS
     if args.world:
-        from brainenc.synthesis.world import synthesize_world, world_guidance, world_pipeline
+        from brainenc.world.synthesis import synthesize_world, world_guidance, world_pipeline
 
         pipe = world_pipeline(brain_model, device=args.device)
         guidance = world_guidance(args.guidance or "robust", args.scale)

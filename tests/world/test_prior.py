@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from brainenc.data.world import CATEGORIES, WorldSubject
 from brainenc.features import Backbone
 from brainenc.synthesis.evaluate import zero_shot
-from brainenc.synthesis.world import true_brain, world_pipeline
-from brainenc.synthesis.world_prior import PRIOR_DIR, save_prior, train_unet, train_vae
+from brainenc.world import CATEGORIES, WorldSubject
+from brainenc.world.prior import PRIOR_DIR, save_prior, train_unet, train_vae
+from brainenc.world.synthesis import true_brain, world_pipeline
 
 shipped = pytest.mark.skipif(
     not (PRIOR_DIR / "unet").is_dir(),

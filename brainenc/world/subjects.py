@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..images import ImageSet, resize_square, to_tensor
+from ..data.images import ImageSet, resize_square, to_tensor
 from .oracle import load_oracle
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..data.images import to_tensor
-from ..data.world.stimuli import generate_stimuli
+from .stimuli import generate_stimuli
 
 PRIOR_DIR = Path(__file__).parent / "weights" / "world_prior"
 TRAIN_SEED = 5_000

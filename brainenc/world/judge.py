@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..images import resize_square, to_tensor
+from ..data.images import resize_square, to_tensor
 from .oracle import load_frozen, save_checkpoint
 from .probes import off_manifold_images
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli

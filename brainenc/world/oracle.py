@@ -35,8 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ...files import write_atomically
-from ..images import resize_square, to_tensor
+from ..data.images import resize_square, to_tensor
+from ..files import write_atomically
 from .probes import off_manifold_images
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 

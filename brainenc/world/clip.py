@@ -25,10 +25,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..data.images import to_tensor
-from ..data.world.stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
+from ..features.backbone import register_backbone
+from ..features.openclip import OpenCLIPBackbone
 from ..files import write_atomically
-from .backbone import register_backbone
-from .openclip import OpenCLIPBackbone
+from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 
 if TYPE_CHECKING:
     import open_clip

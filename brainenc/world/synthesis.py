@@ -16,15 +16,23 @@ import numpy as np
 import torch
 
 from ..data.images import to_tensor
-from ..data.world import CATEGORIES, WorldSubject, generate_stimuli, load_judge, load_world
-from ..data.world.subjects import REGIONS
 from ..encoders import BrainModel, LinearEncoder
 from ..features import Backbone, extract_features
 from ..metrics import mean_interval, proportion_interval
-from .braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance, SynthesisOutput
-from .evaluate import RUNS, compare_with_unguided, comparison_grid, save_synthesis, zero_shot_judge
-from .objectives import ROI, Contrast, Objective, as_objective
-from .world_prior import PRIOR_DIR
+from ..synthesis.braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance, SynthesisOutput
+from ..synthesis.evaluate import (
+    RUNS,
+    compare_with_unguided,
+    comparison_grid,
+    save_synthesis,
+    zero_shot_judge,
+)
+from ..synthesis.objectives import ROI, Contrast, Objective, as_objective
+from .dataset import load_world
+from .judge import load_judge
+from .prior import PRIOR_DIR
+from .stimuli import CATEGORIES, generate_stimuli
+from .subjects import REGIONS, WorldSubject
 
 PAPER_SCALE = 30.0  # the paper's rule suits the world prior at about this scale (not SD's 130)
 NATURAL_SEED = 15_000  # natural world images that calibrate "high" (no model trains on them)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from brainenc.data.images import to_tensor
-from brainenc.data.world import generate_stimuli
 from brainenc.features import Backbone
-from brainenc.features.world_clip import (
+from brainenc.world import generate_stimuli
+from brainenc.world.clip import (
     CHECKPOINT,
     WordTokenizer,
     load_world_clip,
