@@ -11,6 +11,8 @@ from __future__ import annotations
 from importlib import import_module
 
 _EXPORTS = {
+    "WORLD_MODELS": "build",
+    "build_world": "build",
     "BatteryResult": "battery",
     "run_battery": "battery",
     "SPEC": "clip",
@@ -20,11 +22,10 @@ _EXPORTS = {
     "JUDGE_CLASSES": "judge",
     "WorldJudge": "judge",
     "load_judge": "judge",
-    "train_judge": "judge",
     "CategoryOracle": "oracle",
     "load_oracle": "oracle",
-    "train_oracle": "oracle",
     "PRIOR_DIR": "prior",
+    "load_prior": "prior",
     "PROBE_KINDS": "probes",
     "off_manifold_images": "probes",
     "CATEGORIES": "stimuli",
@@ -34,6 +35,8 @@ _EXPORTS = {
     "ROI_NAMES": "subjects",
     "WorldSubject": "subjects",
     "synthesize_world": "synthesis",
+    "PixelInput": "synthesis",
+    "WorldBench": "synthesis",
     "true_brain": "synthesis",
     "world_brain_model": "synthesis",
     "world_guidance": "synthesis",

@@ -2,49 +2,23 @@
 
 Simulated category-selective regions read their category signal from this network. It is part
 of the simulator's ground truth, not of any encoder: no backbone shares its weights or its
-architecture. Its checkpoint ships with the package; :func:`train_oracle` rebuilds it exactly
-(``brainenc world build``).
-
-Optimisers find every shortcut of a truth they can climb, so the oracle is trained to be hard to
-fool:
-
-- **evidence, not a choice**: one sigmoid per category (binary cross-entropy), so evidence is
-  bounded in [0, 1] and every category can be absent at once; a softmax cannot say "none" (it is
-  shift-invariant) and its logits are unbounded off the image manifold;
-- **negatives**: a third of every batch are off-manifold images (:mod:`.probes`: fields,
-  gradients, noise, blobs, shapes, gratings, checkerboards, half-fields, shuffled patches, most
-  in the world's own colours) with every target 0;
-- **colour decorrelated from category**: half the images have their colour channels permuted and
-  some are turned gray, so no category can be read from skin, sky or background colour;
-- **adversarial negatives**: a quarter of each batch is pushed by a few steps of projected
-  gradient ascent on a category it does not hold (L∞ ≤ 12/255) and trained on its true targets,
-  since guided synthesis climbs exactly these gradients.
+architecture. Its checkpoint ships with the package; :mod:`brainenc.world.training.oracle`
+rebuilds it exactly (``brainenc world build --only oracle``) and says how it is trained to be
+hard to fool.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from ..data.images import resize_square, to_tensor
-from ..files import write_atomically
-from .probes import off_manifold_images
-from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
+from ..data.images import resize_square
+from ._checkpoints import WEIGHTS_DIR, load_frozen
+from .stimuli import CATEGORIES, IMAGE_SIZE
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 ORACLE_FILE = WEIGHTS_DIR / "oracle.safetensors"
-TRAIN_SEED = 1_000  # stimulus and off-manifold streams of the oracle's training images
-EVAL_SEED = 2_000  # held-out streams for its accuracy
-ADVERSARIAL_EPS = 12 / 255
 
 
 class CategoryOracle(nn.Module):
@@ -77,165 +51,6 @@ class CategoryOracle(nn.Module):
         return torch.sigmoid(self(images))
 
 
-def _decorrelate_colour(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Permute the colour channels of half the images and turn a tenth of them gray."""
-    n = len(images)
-    perms = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
-    choice = torch.randint(0, 6, (n,), generator=generator)
-    choice[torch.rand(n, generator=generator) < 0.5] = 0
-    out = images[torch.arange(n)[:, None], perms[choice]]
-    gray = torch.rand(n, generator=generator) < 0.1
-    lum = (out * out.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, keepdim=True)
-    return torch.where(gray[:, None, None, None], lum.expand_as(out), out)
-
-
-def _adversarial(model, images, targets, generator, steps: int = 2) -> torch.Tensor:
-    """Images pushed (L∞ ≤ ADVERSARIAL_EPS) to raise one category that each does not hold."""
-    absent = (1 - targets) + 1e-6
-    wrong = torch.multinomial(absent, 1, generator=generator)[:, 0]
-    delta = torch.zeros_like(images, requires_grad=True)
-    for _ in range(steps):
-        logit = model(images + delta).gather(1, wrong[:, None]).sum()
-        (grad,) = torch.autograd.grad(logit, delta)
-        with torch.no_grad():
-            delta += ADVERSARIAL_EPS / 2 * grad.sign()
-            delta.clamp_(-ADVERSARIAL_EPS, ADVERSARIAL_EPS)
-            delta.copy_((images + delta).clamp(0, 1) - images)
-    return (images + delta).detach()
-
-
-def training_batch(
-    step: int, batch_size: int, seed: int, *, negatives: float = 1 / 3, mine_with=None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch ``step`` of a category stream: world images and a fraction of off-manifold ones.
-
-    With ``mine_with`` (an oracle), the off-manifold images are the third of a three times
-    larger pool on which it finds the most evidence (hard negatives).
-
-    Returns float images (n, 3, 64, 64) and multi-label targets (n, 5) (all 0 off the manifold).
-    """
-    n_neg = round(batch_size * negatives)
-    n_pos = batch_size - n_neg
-    stim = generate_stimuli(n_pos, seed, start=step * n_pos)
-    pool = n_neg * (1 if mine_with is None else 3)
-    off, _ = off_manifold_images(pool, seed, start=step * pool)
-    if mine_with is not None:
-        with torch.no_grad():
-            evidence = mine_with.evidence(to_tensor(off)).max(1).values
-        off = off[evidence.argsort(descending=True)[:n_neg].numpy()]
-    images = to_tensor(np.concatenate([stim.images[:], off]))
-    targets = torch.zeros(batch_size, len(CATEGORIES))
-    targets[torch.arange(n_pos), torch.from_numpy(stim.labels)] = 1.0
-    return images, targets
-
-
-def train_oracle(
-    *, steps: int = 1000, hard_steps: int = 400, batch_size: int = 96, seed: int = 0,
-    progress: bool = True,
-) -> tuple[CategoryOracle, dict]:  # fmt: skip
-    """Train the oracle from scratch (deterministic given ``seed``; see the module docstring).
-
-    ``steps`` on fresh exemplars and negatives (one-cycle learning rate), then ``hard_steps``
-    with half of every batch hard negatives (:func:`hard_negative_phase`).
-    Returns the model (in eval mode) and a record with its held-out accuracy.
-    """
-    torch.manual_seed(seed)
-    model = CategoryOracle()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
-    start = time.perf_counter()
-    generator = torch.Generator().manual_seed(seed)
-    _fit(model, opt, sched, steps, batch_size, TRAIN_SEED + seed, generator, desc="oracle",
-         progress=progress)  # fmt: skip
-    hard_negative_phase(model, steps=hard_steps, batch_size=batch_size, seed=seed,
-                        progress=progress)  # fmt: skip
-    model.eval()
-    record = {
-        "steps": steps,
-        "hard_steps": hard_steps,
-        "batch_size": batch_size,
-        "seed": seed,
-        "train_seconds": round(time.perf_counter() - start, 1),
-        "heldout_accuracy": oracle_accuracy(model),
-        "off_manifold_evidence_p99": off_manifold_evidence(model),
-    }
-    return model, record
-
-
-def hard_negative_phase(
-    model: CategoryOracle, *, steps: int = 400, batch_size: int = 96, seed: int = 0,
-    progress: bool = True,
-) -> CategoryOracle:  # fmt: skip
-    """Second phase of :func:`train_oracle`: half of every batch are the off-manifold images the
-    model finds most category evidence in, at a constant learning rate of 3e-4 (stream 1,500).
-
-    It starts its own random streams, so running it on a saved first-phase checkpoint gives
-    the same model as :func:`train_oracle` does.
-    """
-    torch.manual_seed(seed + 1)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=1e-4)
-    _fit(model.train(), opt, None, steps, batch_size, TRAIN_SEED + 500 + seed,
-         torch.Generator().manual_seed(seed + 1), desc="oracle, hard negatives",
-         progress=progress, negatives=0.5, mine=True)  # fmt: skip
-    return model.eval()
-
-
-def _fit(model, opt, sched, steps, batch_size, stream, generator, *, desc, progress,
-         negatives=1 / 3, mine=False) -> None:  # fmt: skip
-    bar = tqdm(range(steps), desc=desc, disable=not progress)
-    for step in bar:
-        images, targets = training_batch(step, batch_size, stream, negatives=negatives,
-                                         mine_with=model if mine else None)  # fmt: skip
-        images = _decorrelate_colour(images, generator)
-        n_adv = batch_size // 4
-        images[:n_adv] = _adversarial(model, images[:n_adv], targets[:n_adv], generator)
-        loss = F.binary_cross_entropy_with_logits(model(images), targets)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-
-
-@torch.no_grad()
-def oracle_accuracy(model: CategoryOracle, n: int = 1000) -> float:
-    """5-way accuracy (the category of highest evidence) on ``n`` held-out generator images."""
-    stim = generate_stimuli(n, EVAL_SEED)
-    pred = model(to_tensor(stim.images[:])).argmax(1).numpy()
-    return float(np.mean(pred == stim.labels))
-
-
-@torch.no_grad()
-def off_manifold_evidence(model: CategoryOracle, n: int = 1000) -> float:
-    """The 99th percentile, over ``n`` held-out off-manifold images, of their highest evidence."""
-    images, _ = off_manifold_images(n, EVAL_SEED)
-    evidence = model.evidence(to_tensor(images)).max(1).values.numpy()
-    return float(np.percentile(evidence, 99))
-
-
-def save_checkpoint(model: nn.Module, record: dict, path: Path) -> Path:
-    """Write a world model's weights with its training record as metadata, atomically."""
-    meta = {"record": json.dumps(record)}
-    return write_atomically(path, lambda tmp: save_file(model.state_dict(), tmp, metadata=meta))
-
-
-def load_frozen(model: nn.Module, path: Path, missing: str) -> nn.Module:
-    """``model`` with the weights at ``path``, frozen in eval mode; ``missing`` is the error
-    message's start when the file does not exist."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{missing} ({path}); rebuild it with `brainenc world build`")
-    model.load_state_dict(load_file(path))
-    return model.eval().requires_grad_(False)
-
-
-def save_oracle(model: CategoryOracle, record: dict, path: Path = ORACLE_FILE) -> Path:
-    """Write the checkpoint (weights + training record as metadata) atomically."""
-    return save_checkpoint(model, record, path)
-
-
-@lru_cache(maxsize=1)
 def load_oracle(path: Path = ORACLE_FILE) -> CategoryOracle:
     """The shipped oracle (frozen, eval mode)."""
     return load_frozen(CategoryOracle(), path, "the world's category oracle is missing")

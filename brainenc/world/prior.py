@@ -3,30 +3,30 @@
 An ``AutoencoderKL`` (64×64 RGB ↔ 16×16×4 latents) and a ``UNet2DConditionModel`` that denoises
 latents conditioned on a world-clip text embedding (one token of width 128), trained on world
 images and their captions with 30% condition dropout (the empty caption). It samples world images
-unconditionally (as BrainDiVE does), from a caption, or guided by a brain model. It is saved as a
-diffusers folder (``vae/``, ``unet/``, ``scheduler/``), the layout real Stable Diffusion
-checkpoints have, and loads through the same code. ``brainenc world build`` retrains it.
+unconditionally (as BrainDiVE does), from a caption, or guided by a brain model.
+
+It is saved as a diffusers ``StableDiffusionPipeline`` folder (``model_index.json``, ``vae/``,
+``unet/``, ``scheduler/``), the layout real Stable Diffusion checkpoints have, with no
+``text_encoder`` or ``tokenizer``: its text encoder is world-clip's text tower (an open_clip
+model, :mod:`brainenc.world.clip`), whose embeddings are passed as ``prompt_embeds``. So it loads
+with ``DiffusionPipeline.from_pretrained(PRIOR_DIR, text_encoder=None, tokenizer=None)`` (what
+:func:`load_prior` does) and through :meth:`BrainDiVEPipeline.from_pretrained
+<brainenc.synthesis.BrainDiVEPipeline.from_pretrained>`. ``record.json`` beside it holds
+the training record. :mod:`brainenc.world.training.prior` retrains it (``brainenc world build
+--only world-prior``).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-from diffusers.training_utils import EMAModel, compute_snr
-from torch.nn import functional as F
-from tqdm.auto import tqdm
+from ._checkpoints import WEIGHTS_DIR
 
-from ..data.images import to_tensor
-from .stimuli import generate_stimuli
+if TYPE_CHECKING:
+    from diffusers import StableDiffusionPipeline
 
-PRIOR_DIR = Path(__file__).parent / "weights" / "world_prior"
-TRAIN_SEED = 5_000
+PRIOR_DIR = WEIGHTS_DIR / "world_prior"
 VAE_CONFIG = {
     "in_channels": 3,
     "out_channels": 3,
@@ -57,137 +57,42 @@ SCHEDULER_CONFIG = {  # Stable Diffusion's training schedule
     "beta_start": 0.00085,
     "beta_end": 0.012,
 }
-CONDITION_DROPOUT = 0.3
-MIN_SNR_GAMMA = 5.0  # Min-SNR loss weighting (Hang et al., ICCV 2023): faster convergence
-EMA_DECAY = 0.999  # the saved denoiser is the exponential moving average of its weights
 
 
-def _pixels(images: np.ndarray) -> torch.Tensor:
-    return to_tensor(images) * 2 - 1
+def prior_pipeline(vae, unet, scheduler) -> StableDiffusionPipeline:
+    """The prior's parts as a diffusers ``StableDiffusionPipeline`` without text encoder,
+    tokenizer or safety checker (condition it with ``prompt_embeds`` from world-clip)."""
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=None, tokenizer=None, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
 
 
-def train_vae(
-    *, steps: int = 4000, batch_size: int = 32, n_images: int = 10_000, seed: int = 0,
-    progress: bool = True,
-) -> tuple[AutoencoderKL, dict]:  # fmt: skip
-    """Train the autoencoder (L1 + MSE reconstruction, a small KL term); sets its latent scale."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    images = generate_stimuli(n_images, TRAIN_SEED + seed).images[:]
-    vae = AutoencoderKL(**VAE_CONFIG)
-    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps)
-    start = time.perf_counter()
-    bar = tqdm(range(steps), desc="world prior: vae", disable=not progress)
-    for _ in bar:
-        x = _pixels(images[rng.choice(n_images, batch_size, replace=False)])
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample()).sample
-        loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-    vae.eval()
-    with torch.no_grad():
-        test = _pixels(generate_stimuli(256, TRAIN_SEED + 1_000 + seed).images[:])
-        latents = vae.encode(test).latent_dist.mode()
-        mse = F.mse_loss(vae.decode(latents).sample, test).item()
-    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
-    record = {"steps": steps, "batch_size": batch_size, "heldout_mse": round(mse, 5),
-              "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    return vae, record
+def load_prior(directory=PRIOR_DIR) -> StableDiffusionPipeline:
+    """The shipped prior as a diffusers ``StableDiffusionPipeline`` (CPU, float32, offline).
 
+    Parameters
+    ----------
+    directory : path-like
+        A folder written by :func:`brainenc.world.training.prior.save_prior`.
 
-def train_unet(
-    vae: AutoencoderKL, embed_text, *, steps: int = 10_000, batch_size: int = 32,
-    n_images: int = 20_000, lr: float = 5e-4, seed: int = 0, progress: bool = True,
-    callback=None, callback_every: int = 250,
-) -> tuple[UNet2DConditionModel, dict]:  # fmt: skip
-    """Train the latent denoiser on world images conditioned on their caption embeddings.
-
-    ``embed_text(list[str]) -> (n, 128)`` is world-clip's text tower; a caption is replaced by
-    the empty one with probability :data:`CONDITION_DROPOUT`. The noise-prediction loss is
-    Min-SNR weighted (:data:`MIN_SNR_GAMMA`) and the returned denoiser holds the exponential
-    moving average of the weights (:data:`EMA_DECAY`). ``callback(step, unet)`` runs every
-    ``callback_every`` steps with the averaged weights (e.g. to save a checkpoint).
+    Examples
+    --------
+    >>> from brainenc.features import Backbone
+    >>> pipe = load_prior()
+    >>> text = Backbone.from_spec("world-clip").embed_text(["a photo of a face"])[:, None]
+    >>> images = pipe(prompt_embeds=text, height=64, width=64, output_type="np").images
     """
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    stim = generate_stimuli(n_images, TRAIN_SEED + 2_000 + seed)
-    with torch.no_grad():
-        latents = torch.cat([
-            vae.encode(_pixels(stim.images[i : i + 256])).latent_dist.mode()
-            for i in range(0, n_images, 256)
-        ]) * vae.config.scaling_factor  # fmt: skip
-        conds = torch.cat([embed_text(stim.captions[i : i + 512]) for i in range(0, n_images, 512)])
-        empty = embed_text([""])
-    unet = UNet2DConditionModel(**UNET_CONFIG)
-    ema = EMAModel(unet.parameters(), decay=EMA_DECAY)
-    noise_sched = DDPMScheduler(**SCHEDULER_CONFIG)
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    start = time.perf_counter()
-    bar = tqdm(range(steps), desc="world prior: unet", disable=not progress)
-    for step in bar:
-        if callback is not None and step and step % callback_every == 0:
-            callback(step, _averaged(unet, ema))
-        idx = torch.from_numpy(rng.choice(n_images, batch_size, replace=False))
-        z0 = latents[idx]
-        cond = conds[idx].clone()
-        drop = torch.from_numpy(rng.random(batch_size) < CONDITION_DROPOUT)
-        cond[drop] = empty
-        noise = torch.randn_like(z0)
-        t = torch.randint(0, SCHEDULER_CONFIG["num_train_timesteps"], (batch_size,))
-        pred = unet(
-            noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond[:, None]
-        ).sample
-        snr = compute_snr(noise_sched, t)
-        weight = snr.clamp(max=MIN_SNR_GAMMA) / snr
-        loss = (weight * F.mse_loss(pred, noise, reduction="none").mean((1, 2, 3))).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        ema.step(unet.parameters())
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-    record = {"steps": steps, "batch_size": batch_size, "n_images": n_images, "lr": lr,
-              "min_snr_gamma": MIN_SNR_GAMMA, "ema_decay": EMA_DECAY,
-              "condition_dropout": CONDITION_DROPOUT,
-              "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    return _averaged(unet, ema), record
+    from diffusers import DiffusionPipeline
 
-
-def _averaged(unet: UNet2DConditionModel, ema: EMAModel) -> UNet2DConditionModel:
-    """A copy of ``unet`` holding the moving-average weights, in eval mode."""
-    averaged = UNet2DConditionModel.from_config(unet.config)
-    ema.copy_to(averaged.parameters())
-    return averaged.eval()
-
-
-def save_prior(vae, unet, record: dict, directory=PRIOR_DIR) -> Path:
-    """Write the prior as a diffusers folder (vae/, unet/, scheduler/, record.json) atomically."""
     directory = Path(directory)
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    vae.save_pretrained(tmp / "vae")
-    unet.save_pretrained(tmp / "unet")
-    DDPMScheduler(**SCHEDULER_CONFIG).save_pretrained(tmp / "scheduler")
-    (tmp / "record.json").write_text(json.dumps(record, indent=1) + "\n")
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
-    return directory
-
-
-def train_world_prior(*, seed: int = 0, progress: bool = True) -> Path:
-    """Train the autoencoder, then the denoiser on world-clip caption embeddings; save both."""
-    from ..features import Backbone
-
-    vae, vae_record = train_vae(seed=seed, progress=progress)
-    clip = Backbone.from_spec("world-clip")
-    unet, unet_record = train_unet(
-        vae, lambda texts: clip.embed_text(list(texts)), seed=seed, progress=progress
+    if not (directory / "model_index.json").is_file():
+        raise FileNotFoundError(
+            f"the world diffusion prior is missing ({directory}); build it with "
+            "`brainenc world build --only world-prior`"
+        )
+    return DiffusionPipeline.from_pretrained(
+        str(directory), text_encoder=None, tokenizer=None, local_files_only=True
     )
-    return save_prior(vae, unet, {"vae": vae_record, "unet": unet_record})

@@ -15,8 +15,8 @@ from brainenc.world import (
     load_oracle,
     load_world,
 )
-from brainenc.world.oracle import oracle_accuracy
 from brainenc.world.subjects import _fsaverage5
+from brainenc.world.training.oracle import oracle_accuracy
 
 
 def test_stimuli_are_deterministic_and_independent_of_n():
