@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from brainenc.synthesis import ROI, Contrast
-from brainenc.synthesis.world import (
+from brainenc.world.synthesis import (
     synthesize_world,
     world_brain_model,
     world_guidance,

@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from brainenc.data.world import PROBE_KINDS
-from brainenc.data.world.battery import run_battery
+from brainenc.world import PROBE_KINDS
+from brainenc.world.battery import run_battery
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-_EXPORTS = {"BrainData": ".data", "Space": ".data", "load_world": ".data.world"}
+_EXPORTS = {"BrainData": ".data", "Space": ".data", "load_world": ".world"}
 __all__ = ["BrainData", "Space", "__version__", "load_world", "metrics"]
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .world.build import WORLD_MODELS
+
 
 def add_world_commands(subparsers) -> None:
     """Register ``demo`` and ``world build`` on an argparse subparsers object."""
@@ -50,7 +52,7 @@ def add_world_commands(subparsers) -> None:
     )
     build.add_argument(
         "--only",
-        choices=("oracle", "judge", "world-clip", "world-prior"),
+        choices=WORLD_MODELS,
         action="append",
         default=None,
         help="build only this model (repeatable; default: all)",
@@ -79,29 +81,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .data.world.judge import save_judge, train_judge
-    from .data.world.oracle import save_oracle, train_oracle
-    from .features.world_clip import save_world_clip, train_world_clip
+    from .world.build import build_world
 
-    only = set(args.only or ("oracle", "judge", "world-clip", "world-prior"))
-    if "oracle" in only:
-        model, record = train_oracle(seed=args.seed, progress=not args.quiet)
-        path = save_oracle(model, record)
-        print(f"category oracle: held-out accuracy {record['heldout_accuracy']:.3f}, off-manifold "
-              f"evidence p99 {record['off_manifold_evidence_p99']:.3f} -> {path}")  # fmt: skip
-    if "judge" in only:
-        model, record = train_judge(seed=args.seed, progress=not args.quiet)
-        path = save_judge(model, record)
-        print(f"judge: held-out accuracy {record['world_accuracy']:.3f}, off-manifold 'none' "
-              f"{record['off_manifold_none']:.3f} -> {path}")  # fmt: skip
-    if "world-clip" in only:
-        model, tokenizer, record = train_world_clip(seed=args.seed, progress=not args.quiet)
-        path = save_world_clip(model, tokenizer, record)
-        print(f"world-clip: zero-shot accuracy {record['zero_shot_accuracy']:.3f} -> {path}")
-    if "world-prior" in only:
-        from .synthesis.world_prior import train_world_prior
-
-        print(
-            f"world diffusion prior -> {train_world_prior(seed=args.seed, progress=not args.quiet)}"
-        )
+    build_world(args.only, seed=args.seed, progress=not args.quiet)
     return 0

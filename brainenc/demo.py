@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from .data.world import load_world
 from .study import fit_study, format_seconds, format_table, load_run_encoder
+from .world import load_world
 
 SYNTHESIS_BACKBONE = "world-clip"
 """The backbone of the encoder that guides synthesis in the demo."""
@@ -91,7 +91,7 @@ def _synthesize(data, encoder, rois, n_images, out, progress: bool, say) -> dict
     from .encoders import BrainModel
     from .features import Backbone
     from .run import SYNTHESIS
-    from .synthesis.world import synthesize_world, world_pipeline
+    from .world.synthesis import synthesize_world, world_pipeline
 
     brain_model = BrainModel.from_encoder(Backbone.from_spec(SYNTHESIS_BACKBONE), encoder, data)
     pipeline = world_pipeline(brain_model)

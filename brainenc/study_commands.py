@@ -163,8 +163,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_world_args(args: argparse.Namespace, rois, counts) -> None:
     """Refuse unknown world ROIs and non-positive counts before any model is built or fitted."""
-    from .data.world.subjects import ROI_NAMES
     from .validation import UsageError
+    from .world.subjects import ROI_NAMES
 
     for roi in rois:
         if roi is not None and roi not in ROI_NAMES:
@@ -178,7 +178,7 @@ def check_world_args(args: argparse.Namespace, rois, counts) -> None:
 def load_data(args: argparse.Namespace):
     """The subject the options name (NSD is prepared on first use, see ``brainenc data``)."""
     from .data import load_nsd
-    from .data.world import load_world
+    from .world import load_world
 
     if args.world:
         return load_world(args.subject, n_train=args.n_train, n_test=args.n_test)
@@ -279,7 +279,7 @@ def _objectives(args: argparse.Namespace) -> list:
 
 def _synthesize_world_subject(args: argparse.Namespace, rois: list, objectives: list) -> int:
     """Synthesis guided by a world-clip encoder of world subject ``--subject``, fitted here."""
-    from .synthesis.world import (
+    from .world.synthesis import (
         synthesize_world,
         world_brain_model,
         world_guidance,
@@ -372,7 +372,7 @@ def _synthesize_run(args: argparse.Namespace, rois: list, objectives: list) -> i
         judges = {args.judge: zero_shot_judge(Backbone.from_spec(args.judge).to(args.device))}
     out = Path(args.out) if args.out else run.path / SYNTHESIS
     if args.world:
-        from .synthesis.world import synthesize_world, world_guidance, world_pipeline
+        from .world.synthesis import synthesize_world, world_guidance, world_pipeline
 
         pipe = world_pipeline(brain_model, device=args.device)
         guidance = world_guidance(args.guidance or "robust", args.scale)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from brainenc.data.world import WorldSubject, load_world
+from brainenc.world import WorldSubject, load_world
 
 
 @pytest.fixture(scope="session")

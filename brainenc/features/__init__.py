@@ -6,7 +6,6 @@ from .cache import cached_features
 from .extract import extract_features
 from .gabor import GaborPyramid
 from .openclip import OpenCLIPBackbone, register_model_config
-from .world_clip import load_world_clip, train_world_clip
 
 __all__ = [
     "BACKBONES",
@@ -15,8 +14,6 @@ __all__ = [
     "OpenCLIPBackbone",
     "cached_features",
     "extract_features",
-    "load_world_clip",
     "register_backbone",
     "register_model_config",
-    "train_world_clip",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
 
 import torch
@@ -22,6 +23,11 @@ FEATURE_TYPES = ("embed", "tokens")
 
 BACKBONES: dict[str, Callable[..., Backbone]] = {}
 """Registered backbone factories, ``name -> factory(spec: str, **kwargs) -> Backbone``."""
+
+DEFERRED_BACKBONES: dict[str, str] = {"world-clip": "brainenc.world.clip"}
+"""Backbones registered by a module outside this stage, ``name -> module``: the module is
+imported (and registers its factory) the first time the name is asked for. ``world-clip`` lives
+with the in-silico world, which itself builds on this stage."""
 
 
 def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
@@ -137,8 +143,10 @@ class Backbone(torch.nn.Module):
         if not isinstance(spec, str) or not spec:
             raise ValueError(f"a backbone spec must be a non-empty string; got {spec!r}")
         name = spec.split(":", 1)[0]
+        if name not in BACKBONES and name in DEFERRED_BACKBONES:
+            import_module(DEFERRED_BACKBONES[name])
         if name not in BACKBONES:
-            known = ", ".join(sorted(BACKBONES)) or "none"
+            known = ", ".join(sorted({*BACKBONES, *DEFERRED_BACKBONES})) or "none"
             raise ValueError(
                 f"unknown backbone {name!r} (from spec {spec!r}); known backbones: {known}"
             )

@@ -2,7 +2,7 @@
 
 A *judge* is any callable that names the class of each image: ``judge(images) -> list[str]`` for
 float images (n, 3, H, W) in [0, 1]. On the world the headline judge is the world's own
-independent classifier (:func:`brainenc.data.world.load_judge`), never the backbone that the
+independent classifier (:func:`brainenc.world.load_judge`), never the backbone that the
 guided encoder reads; :func:`zero_shot_judge` turns a CLIP backbone into a judge for real data.
 """
 
@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-# BrainDiVE's five categories for zero-shot scoring, which are also the world's.
-from ..data.world.stimuli import CATEGORIES
 from ..files import write_atomically
+
+# BrainDiVE's five categories for zero-shot scoring, which are also the world's.
+from ..world.stimuli import CATEGORIES
 from .braindive import PAPER_GUIDANCE, Guidance, SynthesisOutput
 
 RUNS = ("guided", "unguided")

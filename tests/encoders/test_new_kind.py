@@ -8,13 +8,13 @@ import json
 import numpy as np
 import torch
 
-from brainenc.data.world import load_world
 from brainenc.encoders import BrainModel
 from brainenc.features import Backbone
 from brainenc.maps import build_report
 from brainenc.run import Run
 from brainenc.study import fit_study, load_run_encoder
 from brainenc.synthesis import ROI, BrainDiVEPipeline
+from brainenc.world import load_world
 
 
 def test_toy_kinds_run_through_study_maps_report_and_synthesis(tmp_path, tiny_diffusion):

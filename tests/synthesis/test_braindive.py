@@ -191,10 +191,16 @@ def test_conditional_unet_needs_a_condition(latent_pipeline, brain_model):
 
 
 def test_from_pretrained_loads_a_diffusers_folder(latent_pipeline, brain_model, tmp_path):
-    from brainenc.synthesis.world_prior import save_prior
+    from brainenc.world.training.prior import save_prior
 
     folder = save_prior(latent_pipeline.vae, latent_pipeline.unet, {"note": "tiny"}, tmp_path / "p")
-    assert sorted(p.name for p in folder.iterdir()) == ["record.json", "scheduler", "unet", "vae"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "model_index.json",
+        "record.json",
+        "scheduler",
+        "unet",
+        "vae",
+    ]
     pipe = BrainDiVEPipeline.from_pretrained(
         str(folder), brain_model, condition=torch.zeros(1, 1, 16)
     )

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from brainenc.data.images import to_tensor
-from brainenc.data.world import CATEGORIES, generate_stimuli
 from brainenc.features import Backbone
-from brainenc.features.world_clip import CHECKPOINT
 from brainenc.synthesis.evaluate import image_grid, save_synthesis, zero_shot, zero_shot_judge
+from brainenc.world import CATEGORIES, generate_stimuli
+from brainenc.world.clip import CHECKPOINT
 
 
 def test_grid_layout_and_saved_files(tmp_path):

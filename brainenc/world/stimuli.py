@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..images import ArrayImages
+from ..data.images import ArrayImages
 
 CATEGORIES = ("face", "body", "place", "word", "food")
 IMAGE_SIZE = 64

@@ -1,95 +1,29 @@
-"""world-clip: a small CLIP trained on the in-silico world's images and captions.
-
-The world's semantic backbone, built with open_clip exactly as real CLIPs are (an open_clip
-``CLIP`` from a custom config: a ViT image tower and a causal text transformer, trained with the
-symmetric contrastive loss), so everything downstream runs the code path a real OpenCLIP model
-runs. Text is tokenised word by word over the captions' closed vocabulary, which keeps the token
-embedding small. ``brainenc world build`` retrains it reproducibly; the checkpoint ships with the
-package.
-"""
+"""Training world-clip (:mod:`brainenc.world.clip`) with the symmetric CLIP loss on world images
+and their captions, 30% of them replaced by a category prompt."""
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..data.images import to_tensor
-from ..data.world.stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
-from ..files import write_atomically
-from .backbone import register_backbone
-from .openclip import OpenCLIPBackbone
+from ...data.images import to_tensor
+from ...files import write_atomically
+from ..clip import CATEGORY_NOUNS, CHECKPOINT, CONFIG, PROMPTS, WordTokenizer, build_model
+from ..stimuli import CATEGORIES, generate_stimuli
 
 if TYPE_CHECKING:
     import open_clip
 
-CHECKPOINT = Path(__file__).parent / "weights" / "world_clip.safetensors"
-SPEC = "world-clip"
 # stimulus streams (the oracle and the subjects use others)
 TRAIN_SEED, VALID_SEED, EVAL_SEED = 3_000, 3_500, 4_000
-CATEGORY_NOUNS = {"face": "face", "body": "body", "place": "place", "word": "word", "food": "food"}
-PROMPTS = ("a photo of a {}", "a {}", "an image of a {}")
-"""Templates of the category prompts mixed into training texts and used for zero-shot tests."""
-
-CONFIG = {
-    "embed_dim": 128,
-    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 16, "width": 128, "layers": 4,
-                   "head_width": 32},
-    "text_cfg": {"context_length": 20, "width": 128, "heads": 4, "layers": 3},
-}  # fmt: skip
-
-
-class WordTokenizer:
-    """Word-level tokenizer over a fixed vocabulary, in open_clip's layout.
-
-    Ids: 0 pad, 1 start, 2 unknown, then the words, and end-of-text last, so open_clip's default
-    ``argmax`` text pooling lands on the end token. Returns a ``(n, context_length)`` LongTensor.
-    """
-
-    def __init__(self, vocabulary: list[str], context_length: int):
-        self.vocabulary = list(vocabulary)
-        self.context_length = context_length
-        self._ids = {w: i + 3 for i, w in enumerate(self.vocabulary)}
-        self.vocab_size = len(self.vocabulary) + 4
-        self.eot = self.vocab_size - 1
-
-    @staticmethod
-    def words(text: str) -> list[str]:
-        return re.findall(r"[a-z]+", text.lower())
-
-    def __call__(self, texts: str | list[str]) -> torch.Tensor:
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        out = torch.zeros(len(texts), self.context_length, dtype=torch.long)
-        for row, text in enumerate(texts):
-            ids = [1, *(self._ids.get(w, 2) for w in self.words(text))]
-            ids = [*ids[: self.context_length - 1], self.eot]
-            out[row, : len(ids)] = torch.tensor(ids)
-        return out
-
-
-def build_model(vocab_size: int) -> open_clip.CLIP:
-    """An untrained world-clip of the shipped architecture.
-
-    It takes images in [0, 1] as they are (mean 0, std 1 in its preprocessing config).
-    """
-    import open_clip
-
-    text_cfg = {**CONFIG["text_cfg"], "vocab_size": vocab_size}
-    model = open_clip.CLIP(CONFIG["embed_dim"], CONFIG["vision_cfg"], text_cfg)
-    open_clip.set_model_preprocess_cfg(
-        model, {"size": IMAGE_SIZE, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
-    )
-    return model
 
 
 def _training_texts(captions: list[str], labels: np.ndarray, rng) -> list[str]:
@@ -187,31 +121,3 @@ def save_world_clip(model, tokenizer: WordTokenizer, record: dict, path=CHECKPOI
             "config": json.dumps(CONFIG)}  # fmt: skip
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     return write_atomically(path, lambda tmp: save_file(state, tmp, metadata=meta))
-
-
-@lru_cache(maxsize=1)
-def load_world_clip(path=CHECKPOINT) -> tuple[open_clip.CLIP, WordTokenizer, dict]:
-    """The shipped world-clip (eval mode), its tokenizer and its training record."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"the world-clip checkpoint is missing ({path}); rebuild it with `brainenc world build`"
-        )
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-    tokenizer = WordTokenizer(json.loads(meta["vocabulary"]), CONFIG["text_cfg"]["context_length"])
-    model = build_model(tokenizer.vocab_size)
-    model.load_state_dict(load_file(str(path)))
-    return model.eval(), tokenizer, json.loads(meta["record"])
-
-
-@register_backbone(SPEC)
-def _build_world_clip(spec: str, *, normalize: bool = True, path=CHECKPOINT) -> OpenCLIPBackbone:
-    """The ``world-clip`` backbone: the shipped checkpoint as an :class:`OpenCLIPBackbone`."""
-    if spec != SPEC:
-        raise ValueError(f"world-clip takes no options; got spec {spec!r}")
-    model, tokenizer, _ = load_world_clip(Path(path))
-    return OpenCLIPBackbone(copy.deepcopy(model), spec=SPEC, tokenizer=tokenizer,
-                            normalize=normalize, weights_file=path)  # fmt: skip

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from brainenc.data.world import CATEGORIES, WorldSubject
 from brainenc.features import Backbone
 from brainenc.synthesis.evaluate import zero_shot
-from brainenc.synthesis.world import true_brain, world_pipeline
-from brainenc.synthesis.world_prior import PRIOR_DIR, save_prior, train_unet, train_vae
+from brainenc.world import CATEGORIES, WorldSubject
+from brainenc.world.prior import PRIOR_DIR, load_prior
+from brainenc.world.synthesis import true_brain, world_pipeline
+from brainenc.world.training.prior import save_prior, train_unet, train_vae
 
 shipped = pytest.mark.skipif(
     not (PRIOR_DIR / "unet").is_dir(),
@@ -43,6 +44,10 @@ def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_pa
     assert checkpoints == [(3, False)] and not unet.training
     folder = save_prior(vae, unet, {"vae": vae_record, "unet": unet_record}, tmp_path / "prior")
     assert json.loads((folder / "record.json").read_text())["unet"]["steps"] == 6
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionPipeline" and index["text_encoder"] == [None] * 2
+    scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    assert scheduler["steps_offset"] == 0 and scheduler["clip_sample"]  # as trained, untouched
     pipe = world_pipeline(truth, folder)
     out = pipe("FFA", n_images=1, num_inference_steps=2, guidance=None, progress=False)
     assert out.images.shape == (1, 3, 64, 64) and np.isfinite(out.scores).all()
@@ -61,6 +66,28 @@ def test_shipped_prior_samples_world_images_and_follows_captions(clip, truth):
     assert np.mean(labels == CATEGORIES.index("food")) >= 0.75, labels
 
 
+@shipped
+def test_shipped_prior_loads_offline_as_a_diffusers_pipeline(clip, truth):
+    from diffusers import DiffusionPipeline, StableDiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(
+        PRIOR_DIR, text_encoder=None, tokenizer=None, local_files_only=True
+    )
+    assert isinstance(pipe, StableDiffusionPipeline) and pipe.unet.config.cross_attention_dim == 128
+    ours = world_pipeline(truth)
+    for name in ("unet", "vae"):  # the very tensors BrainDiVE samples with
+        theirs = getattr(pipe, name).state_dict()
+        assert all(torch.equal(v, theirs[k]) for k, v in getattr(ours, name).state_dict().items())
+    with torch.no_grad():
+        text = clip.embed_text(["a photo of a face"])[:, None]
+    out = load_prior()(prompt_embeds=text, negative_prompt_embeds=clip.embed_text([""])[:, None],
+                       height=64, width=64, num_inference_steps=2, output_type="np",
+                       generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert out.images.shape == (1, 64, 64, 3) and np.isfinite(out.images).all()
+
+
 def test_missing_prior_says_how_to_build_it(truth, tmp_path):
     with pytest.raises(FileNotFoundError, match="brainenc world build --only world-prior"):
         world_pipeline(truth, tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="brainenc world build --only world-prior"):
+        load_prior(tmp_path / "nowhere")

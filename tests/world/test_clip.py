@@ -7,16 +7,10 @@ import pytest
 import torch
 
 from brainenc.data.images import to_tensor
-from brainenc.data.world import generate_stimuli
 from brainenc.features import Backbone
-from brainenc.features.world_clip import (
-    CHECKPOINT,
-    WordTokenizer,
-    load_world_clip,
-    save_world_clip,
-    train_world_clip,
-    zero_shot_accuracy,
-)
+from brainenc.world import generate_stimuli
+from brainenc.world.clip import CHECKPOINT, WordTokenizer, load_world_clip
+from brainenc.world.training.clip import save_world_clip, train_world_clip, zero_shot_accuracy
 
 
 def test_word_tokenizer_layout():

@@ -38,8 +38,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..images import ImageSet, resize_square, to_tensor
-from .oracle import load_oracle
+from ..data.images import ImageSet, resize_square, to_tensor
+from .oracle import CategoryOracle, load_oracle
 from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
 
 VISUAL_FIELD_DEG = 8.4  # NSD images subtend 8.4 degrees
@@ -136,6 +136,10 @@ class WorldSubject(nn.Module):
     ----------
     subject : int
         Subject number (≥ 1); each number is a different, reproducible brain.
+    oracle : CategoryOracle, optional
+        The category oracle its regions read (a frozen submodule, so it moves with the subject
+        between devices); the shipped one (:func:`~brainenc.world.oracle.load_oracle`) by
+        default. Subjects may share one.
 
     Attributes
     ----------
@@ -148,10 +152,11 @@ class WorldSubject(nn.Module):
 
     n_targets = 2 * 10242
 
-    def __init__(self, subject: int = 1):
+    def __init__(self, subject: int = 1, *, oracle: CategoryOracle | None = None):
         super().__init__()
         if int(subject) < 1:
             raise ValueError(f"subject must be a positive integer; got {subject}")
+        self.oracle = load_oracle() if oracle is None else oracle
         self.subject = int(subject)
         rng = np.random.default_rng([self.subject, 17])
         n = self.n_targets
@@ -280,7 +285,7 @@ class WorldSubject(nn.Module):
         return F.avg_pool2d(energy, IMAGE_SIZE // ENERGY_GRID).flatten(1) * 100.0
 
     def _raw(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        evidence = load_oracle().evidence(images) ** EVIDENCE_POWER
+        evidence = self.oracle.evidence(images) ** EVIDENCE_POWER
         evidence = (evidence - self.evidence_mean) / self.evidence_std
         drive = (self.contrast_energy(images) @ self.prf_weights.T + 1e-4) ** self.exponent
         zdrive = DRIVE_SATURATION * torch.tanh((drive - self.drive_mean) / self.drive_std
@@ -309,7 +314,7 @@ class WorldSubject(nn.Module):
     @torch.no_grad()
     def _standardize(self):
         reference = to_tensor(generate_stimuli(N_REFERENCE, REFERENCE_SEED).images[:])
-        evidence = load_oracle().evidence(reference) ** EVIDENCE_POWER
+        evidence = self.oracle.evidence(reference) ** EVIDENCE_POWER
         self.evidence_mean.copy_(evidence.mean(0))
         self.evidence_std.copy_(evidence.std(0))
         _, _, drive = self._raw(reference)

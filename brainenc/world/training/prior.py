@@ -1,15 +1,9 @@
-"""The world's diffusion prior: a small latent diffusion model of Stable Diffusion's own shape.
-
-An ``AutoencoderKL`` (64×64 RGB ↔ 16×16×4 latents) and a ``UNet2DConditionModel`` that denoises
-latents conditioned on a world-clip text embedding (one token of width 128), trained on world
-images and their captions with 30% condition dropout (the empty caption). It samples world images
-unconditionally (as BrainDiVE does), from a caption, or guided by a brain model. It is saved as a
-diffusers folder (``vae/``, ``unet/``, ``scheduler/``), the layout real Stable Diffusion
-checkpoints have, and loads through the same code. ``brainenc world build`` retrains it.
-"""
+"""Training the world's diffusion prior (:mod:`brainenc.world.prior`): the autoencoder, then the
+latent denoiser on world-clip caption embeddings."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -22,44 +16,16 @@ from diffusers.training_utils import EMAModel, compute_snr
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..data.images import to_tensor
-from ..data.world.stimuli import generate_stimuli
+from ...data.images import to_tensor
+from ..prior import PRIOR_DIR, SCHEDULER_CONFIG, UNET_CONFIG, VAE_CONFIG, prior_pipeline
+from ..stimuli import generate_stimuli
 
-PRIOR_DIR = Path(__file__).parent / "weights" / "world_prior"
 TRAIN_SEED = 5_000
-VAE_CONFIG = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "latent_channels": 4,
-    "block_out_channels": (16, 32, 32),
-    "down_block_types": ("DownEncoderBlock2D",) * 3,
-    "up_block_types": ("UpDecoderBlock2D",) * 3,
-    "layers_per_block": 1,
-    "norm_num_groups": 8,
-    "sample_size": 64,
-    "mid_block_add_attention": False,
-}
-UNET_CONFIG = {
-    "sample_size": 16,
-    "in_channels": 4,
-    "out_channels": 4,
-    "layers_per_block": 1,
-    "block_out_channels": (32, 64, 64),
-    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    "cross_attention_dim": 128,
-    "attention_head_dim": 8,
-    "norm_num_groups": 8,
-}
-SCHEDULER_CONFIG = {  # Stable Diffusion's training schedule
-    "num_train_timesteps": 1000,
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-}
 CONDITION_DROPOUT = 0.3
 MIN_SNR_GAMMA = 5.0  # Min-SNR loss weighting (Hang et al., ICCV 2023): faster convergence
 EMA_DECAY = 0.999  # the saved denoiser is the exponential moving average of its weights
+RECORD_FILE = "record.json"
+"""The training record beside the diffusers files (diffusers ignores it)."""
 
 
 def _pixels(images: np.ndarray) -> torch.Tensor:
@@ -168,14 +134,20 @@ def _averaged(unet: UNet2DConditionModel, ema: EMAModel) -> UNet2DConditionModel
 
 
 def save_prior(vae, unet, record: dict, directory=PRIOR_DIR) -> Path:
-    """Write the prior as a diffusers folder (vae/, unet/, scheduler/, record.json) atomically."""
+    """Write the prior as a diffusers folder, atomically: ``model_index.json``, ``vae/``,
+    ``unet/``, ``scheduler/`` (:func:`~brainenc.world.prior.prior_pipeline`) and
+    ``record.json``."""
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    scheduler = DDPMScheduler(**SCHEDULER_CONFIG)
     vae.save_pretrained(tmp / "vae")
     unet.save_pretrained(tmp / "unet")
-    DDPMScheduler(**SCHEDULER_CONFIG).save_pretrained(tmp / "scheduler")
-    (tmp / "record.json").write_text(json.dumps(record, indent=1) + "\n")
+    scheduler.save_pretrained(tmp / "scheduler")
+    # model_index.json only: StableDiffusionPipeline rewrites its scheduler's config in memory
+    # (steps_offset, clip_sample), which must not reach the scheduler/ that BrainDiVE reads
+    prior_pipeline(vae, unet, copy.deepcopy(scheduler)).save_config(tmp)
+    (tmp / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
     return directory
@@ -183,7 +155,7 @@ def save_prior(vae, unet, record: dict, directory=PRIOR_DIR) -> Path:
 
 def train_world_prior(*, seed: int = 0, progress: bool = True) -> Path:
     """Train the autoencoder, then the denoiser on world-clip caption embeddings; save both."""
-    from ..features import Backbone
+    from ...features import Backbone
 
     vae, vae_record = train_vae(seed=seed, progress=progress)
     clip = Backbone.from_spec("world-clip")

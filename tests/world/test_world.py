@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from brainenc.data.images import to_tensor
-from brainenc.data.world import (
+from brainenc.world import (
     CATEGORIES,
     ROI_NAMES,
     WorldSubject,
@@ -15,8 +15,8 @@ from brainenc.data.world import (
     load_oracle,
     load_world,
 )
-from brainenc.data.world.oracle import oracle_accuracy
-from brainenc.data.world.subjects import _fsaverage5
+from brainenc.world.subjects import _fsaverage5
+from brainenc.world.training.oracle import oracle_accuracy
 
 
 def test_stimuli_are_deterministic_and_independent_of_n():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import __version__
-from ...metrics import noise_ceiling_from_repeats
-from ..brain_data import BrainData
-from ..space import Space
+from .. import __version__
+from ..data.brain_data import BrainData
+from ..data.space import Space
+from ..metrics import noise_ceiling_from_repeats
 from .stimuli import CATEGORIES, generate_stimuli
 from .subjects import WorldSubject
 

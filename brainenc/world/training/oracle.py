@@ -1,9 +1,4 @@
-"""The world's category oracle: a small CNN that says how much of each category an image holds.
-
-Simulated category-selective regions read their category signal from this network. It is part
-of the simulator's ground truth, not of any encoder: no backbone shares its weights or its
-architecture. Its checkpoint ships with the package; :func:`train_oracle` rebuilds it exactly
-(``brainenc world build``).
+"""Training the category oracle (:mod:`brainenc.world.oracle`).
 
 Optimisers find every shortcut of a truth they can climb, so the oracle is trained to be hard to
 fool:
@@ -11,9 +6,9 @@ fool:
 - **evidence, not a choice**: one sigmoid per category (binary cross-entropy), so evidence is
   bounded in [0, 1] and every category can be absent at once; a softmax cannot say "none" (it is
   shift-invariant) and its logits are unbounded off the image manifold;
-- **negatives**: a third of every batch are off-manifold images (:mod:`.probes`: fields,
-  gradients, noise, blobs, shapes, gratings, checkerboards, half-fields, shuffled patches, most
-  in the world's own colours) with every target 0;
+- **negatives**: a third of every batch are off-manifold images (:mod:`brainenc.world.probes`:
+  fields, gradients, noise, blobs, shapes, gratings, checkerboards, half-fields, shuffled
+  patches, most in the world's own colours) with every target 0;
 - **colour decorrelated from category**: half the images have their colour channels permuted and
   some are turned gray, so no category can be read from skin, sky or background colour;
 - **adversarial negatives**: a quarter of each batch is pushed by a few steps of projected
@@ -23,58 +18,23 @@ fool:
 
 from __future__ import annotations
 
-import json
 import time
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ...files import write_atomically
-from ..images import resize_square, to_tensor
-from .probes import off_manifold_images
-from .stimuli import CATEGORIES, IMAGE_SIZE, generate_stimuli
+from ...data.images import to_tensor
+from ..oracle import ORACLE_FILE, CategoryOracle
+from ..probes import off_manifold_images
+from ..stimuli import CATEGORIES, generate_stimuli
+from . import save_checkpoint
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-ORACLE_FILE = WEIGHTS_DIR / "oracle.safetensors"
 TRAIN_SEED = 1_000  # stimulus and off-manifold streams of the oracle's training images
 EVAL_SEED = 2_000  # held-out streams for its accuracy
 ADVERSARIAL_EPS = 12 / 255
-
-
-class CategoryOracle(nn.Module):
-    """Four conv layers, global average pooling, 5 category logits; input (n, 3, H, W) in [0, 1].
-
-    Any image size is resized to 64 × 64. Global pooling makes it position-tolerant.
-    :meth:`evidence` is what the simulated regions read.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 24, 5, stride=2, padding=2),
-            nn.ReLU(),
-            nn.Conv2d(24, 48, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(48, 64, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, 3, padding=1),
-            nn.ReLU(),
-        )
-        self.head = nn.Linear(64, len(CATEGORIES))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        h = self.features(resize_square(images, IMAGE_SIZE) * 2.0 - 1.0)
-        return self.head(h.mean(dim=(2, 3)))
-
-    def evidence(self, images: torch.Tensor) -> torch.Tensor:
-        """Per-category evidence in [0, 1], (n, 5): near 1 when the image holds the category."""
-        return torch.sigmoid(self(images))
 
 
 def _decorrelate_colour(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -214,28 +174,6 @@ def off_manifold_evidence(model: CategoryOracle, n: int = 1000) -> float:
     return float(np.percentile(evidence, 99))
 
 
-def save_checkpoint(model: nn.Module, record: dict, path: Path) -> Path:
-    """Write a world model's weights with its training record as metadata, atomically."""
-    meta = {"record": json.dumps(record)}
-    return write_atomically(path, lambda tmp: save_file(model.state_dict(), tmp, metadata=meta))
-
-
-def load_frozen(model: nn.Module, path: Path, missing: str) -> nn.Module:
-    """``model`` with the weights at ``path``, frozen in eval mode; ``missing`` is the error
-    message's start when the file does not exist."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{missing} ({path}); rebuild it with `brainenc world build`")
-    model.load_state_dict(load_file(path))
-    return model.eval().requires_grad_(False)
-
-
 def save_oracle(model: CategoryOracle, record: dict, path: Path = ORACLE_FILE) -> Path:
     """Write the checkpoint (weights + training record as metadata) atomically."""
     return save_checkpoint(model, record, path)
-
-
-@lru_cache(maxsize=1)
-def load_oracle(path: Path = ORACLE_FILE) -> CategoryOracle:
-    """The shipped oracle (frozen, eval mode)."""
-    return load_frozen(CategoryOracle(), path, "the world's category oracle is missing")

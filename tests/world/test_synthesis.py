@@ -9,16 +9,16 @@ import pytest
 from PIL import Image
 
 from brainenc.cli import build_parser
-from brainenc.data.world import CATEGORIES, JUDGE_CLASSES
 from brainenc.synthesis import ROBUST_GUIDANCE, ROI, Guidance
-from brainenc.synthesis.world import (
+from brainenc.world import CATEGORIES, JUDGE_CLASSES
+from brainenc.world.prior import PRIOR_DIR
+from brainenc.world.synthesis import (
     PREFERRED,
     synthesize_world,
     world_brain_model,
     world_guidance,
     world_pipeline,
 )
-from brainenc.synthesis.world_prior import PRIOR_DIR
 
 
 def test_preferred_categories_come_from_the_simulator():

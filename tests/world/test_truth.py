@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from brainenc.data.images import to_tensor
-from brainenc.data.world import (
+from brainenc.world import (
     CATEGORIES,
     JUDGE_CLASSES,
     PROBE_KINDS,
@@ -17,9 +17,9 @@ from brainenc.data.world import (
     load_oracle,
     off_manifold_images,
 )
-from brainenc.data.world.battery import CATEGORY_ROIS, run_battery
-from brainenc.data.world.judge import EVAL_SEED, _blur, judge_accuracy, judge_batch
-from brainenc.data.world.oracle import off_manifold_evidence, training_batch
+from brainenc.world.battery import CATEGORY_ROIS, run_battery
+from brainenc.world.training.judge import EVAL_SEED, _blur, judge_accuracy, judge_batch
+from brainenc.world.training.oracle import off_manifold_evidence, training_batch
 
 
 def test_probes_are_deterministic_and_cycle_their_kinds():
@@ -118,7 +118,8 @@ def test_judge_calls_unrecognisable_images_none():
 
 
 def test_oracle_and_judge_train_reproducibly_from_scratch():
-    from brainenc.data.world import train_judge, train_oracle
+    from brainenc.world.training.judge import train_judge
+    from brainenc.world.training.oracle import train_oracle
 
     oracle_a, record = train_oracle(steps=2, batch_size=12, progress=False)
     oracle_b, _ = train_oracle(steps=2, batch_size=12, progress=False)

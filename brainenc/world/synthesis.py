@@ -9,22 +9,31 @@ those of the region's preferred category.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import clone
 
 from ..data.images import to_tensor
-from ..data.world import CATEGORIES, WorldSubject, generate_stimuli, load_judge, load_world
-from ..data.world.subjects import REGIONS
-from ..encoders import BrainModel, LinearEncoder
+from ..encoders import BrainModel, Encoder
 from ..features import Backbone, extract_features
 from ..metrics import mean_interval, proportion_interval
-from .braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance, SynthesisOutput
-from .evaluate import RUNS, compare_with_unguided, comparison_grid, save_synthesis, zero_shot_judge
-from .objectives import ROI, Contrast, Objective, as_objective
-from .world_prior import PRIOR_DIR
+from ..synthesis.braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance, SynthesisOutput
+from ..synthesis.evaluate import (
+    RUNS,
+    compare_with_unguided,
+    comparison_grid,
+    save_synthesis,
+    zero_shot_judge,
+)
+from ..synthesis.objectives import ROI, Contrast, Objective, as_objective
+from .dataset import load_world
+from .judge import load_judge
+from .prior import PRIOR_DIR
+from .stimuli import CATEGORIES, generate_stimuli
+from .subjects import REGIONS, WorldSubject
 
 PAPER_SCALE = 30.0  # the paper's rule suits the world prior at about this scale (not SD's 130)
 NATURAL_SEED = 15_000  # natural world images that calibrate "high" (no model trains on them)
@@ -33,38 +42,83 @@ PREFERRED = {r.name: CATEGORIES[int(np.argmax(r.weights))] for r in REGIONS if a
 HEADLINE_JUDGE = "judge"
 
 
-class _Pixels(torch.nn.Module):
-    """Identity 'backbone', so that a simulated subject can sit inside a :class:`BrainModel`."""
+class PixelInput(torch.nn.Module):
+    """The front end of a simulated subject inside a :class:`BrainModel`: images pass unchanged.
+
+    A :class:`BrainModel` reads images through its backbone's ``embed``; a world subject computes
+    its responses from the images themselves, so its "features" are the images, float
+    (n, 3, H, W) in [0, 1]. Not a feature backbone: it has no spec and no fixed embedding size.
+    """
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         return images
 
 
-@lru_cache(maxsize=1)
-def _natural_images() -> tuple[torch.Tensor, np.ndarray]:
-    """The 1000 natural world images that calibrate "high" activations, and their labels."""
-    stim = generate_stimuli(1000, NATURAL_SEED)
-    return to_tensor(stim.images[:]), stim.labels
-
-
 def true_brain(subject: WorldSubject) -> BrainModel:
     """The subject's noiseless responses as a :class:`BrainModel` (objectives score it)."""
-    return BrainModel(_Pixels(), subject, rois=subject.rois)
+    return BrainModel(PixelInput(), subject, rois=subject.rois)
 
 
-@lru_cache(maxsize=2)
-def _subject_truth(subject: int) -> BrainModel:
-    """:func:`true_brain` of world subject ``subject``, built once per process (seconds each)."""
-    return true_brain(WorldSubject(subject))
+@dataclass(frozen=True)
+class WorldBench:
+    """What world syntheses of one subject are scored against; build once, reuse per objective.
+
+    Attributes
+    ----------
+    subject : int
+    truth : BrainModel
+        The subject's noiseless responses (:func:`true_brain`), on the CPU.
+    natural_images : tensor of shape (1000, 3, 64, 64)
+        Natural world images (stream :data:`NATURAL_SEED`) that calibrate "high" activations.
+    natural_labels : array of shape (1000,)
+        Their categories (index into :data:`~brainenc.world.CATEGORIES`).
+    judges : dict of str to callable
+        :func:`world_judges` on ``device``.
+    """
+
+    subject: int
+    truth: BrainModel
+    natural_images: torch.Tensor
+    natural_labels: np.ndarray
+    judges: dict
+
+    @classmethod
+    def build(cls, subject: int = 1, *, device: str = "cpu") -> WorldBench:
+        """Build the bench of world subject ``subject`` (seconds: the subject's truth is
+        standardised on reference images), with its judges on ``device``."""
+        stim = generate_stimuli(1000, NATURAL_SEED)
+        return cls(subject, true_brain(WorldSubject(subject)), to_tensor(stim.images[:]),
+                   stim.labels, world_judges(device))  # fmt: skip
+
+    @classmethod
+    def shared(cls, subject: int = 1, *, device: str = "cpu") -> WorldBench:
+        """The bench of ``subject`` on ``device`` built at most once per process.
+
+        :func:`synthesize_world` uses it when no ``bench`` is given, because callers loop over
+        objectives and each build takes seconds. Entries live in :data:`_SHARED_BENCHES` until
+        the process ends (a few MB each); pass ``bench=`` to manage benches yourself.
+        """
+        key = (int(subject), str(device))
+        if key not in _SHARED_BENCHES:
+            _SHARED_BENCHES[key] = cls.build(subject, device=device)
+        return _SHARED_BENCHES[key]
 
 
-def world_brain_model(subject: int = 1, *, backbone: str = "world-clip", n_train: int = 2000,
+_SHARED_BENCHES: dict[tuple[int, str], WorldBench] = {}
+"""The process's shared benches, ``(subject, device) -> WorldBench`` (:meth:`WorldBench.shared`)."""
+
+
+def world_brain_model(subject: int = 1, *, backbone: str = "world-clip",
+                      encoder: str | Encoder = "linear", n_train: int = 2000,
                       progress: bool = True) -> BrainModel:  # fmt: skip
-    """A linear encoder of a world subject on ``backbone`` features, as a :class:`BrainModel`."""
+    """An encoder (a spec or an unfitted :class:`~brainenc.encoders.Encoder`; default linear)
+    of a world subject, fitted on ``backbone`` features, as a :class:`BrainModel`."""
     data = load_world(subject, n_train=n_train, n_test=2)
     net = Backbone.from_spec(backbone)
-    features = extract_features(net, data.images, data.train, progress=progress)
-    encoder = LinearEncoder().fit(features, data.rows(data.train))
+    encoder = clone(encoder) if isinstance(encoder, Encoder) else Encoder.from_spec(encoder)
+    features = extract_features(net, data.images, data.train,
+                                feature_type=encoder.feature_type, progress=progress)  # fmt: skip
+    encoder.fit(features, data.rows(data.train))
     encoder.metadata_ = {"backbone": backbone, **data.meta}
     return BrainModel.from_encoder(net, encoder, data)
 
@@ -122,6 +176,7 @@ def synthesize_world(
     brain_model: BrainModel | None = None,
     pipeline: BrainDiVEPipeline | None = None,
     unguided: SynthesisOutput | None = None,
+    bench: WorldBench | None = None,
     out=None,
     device: str = "cpu",
     progress: bool = True,
@@ -148,6 +203,8 @@ def synthesize_world(
         :func:`world_pipeline` when not given.
     unguided : SynthesisOutput, optional
         Unguided samples of the same seeds, to share across objectives.
+    bench : WorldBench, optional
+        The subject's truth, natural images and judges; :meth:`WorldBench.shared` by default.
     out : path, optional
         Writes ``<name>.png`` (guided row(s), then unguided), ``<name>.json`` and every image
         (``<name>/<run>_<i>.png``, ``<name>/<run>.npy``).
@@ -156,13 +213,20 @@ def synthesize_world(
     if pipeline is None:
         pipeline = world_pipeline(brain_model or world_brain_model(subject, progress=progress),
                                   device=device)  # fmt: skip
-    truth = _subject_truth(subject)
+    if bench is None:
+        bench = WorldBench.shared(subject, device=device)
+    elif bench.subject != subject:
+        raise ValueError(
+            f"bench is of world subject {bench.subject} but subject is {subject}; "
+            f"pass subject={bench.subject} or WorldBench.build({subject})"
+        )
+    truth = bench.truth
     summary, images = compare_with_unguided(
         pipeline, objective, n_images=n_images, seed=seed, guidance=guidance,
-        num_inference_steps=num_inference_steps, judges=world_judges(device), truth=truth,
+        num_inference_steps=num_inference_steps, judges=bench.judges, truth=truth,
         unguided=unguided, progress=progress,
     )  # fmt: skip
-    natural, labels = _natural_images()
+    natural, labels = bench.natural_images, bench.natural_labels
     with torch.no_grad():
         natural_true = objective(truth, natural).numpy()
     preferred = preferred_category(objective)

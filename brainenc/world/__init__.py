@@ -1,0 +1,56 @@
+"""The in-silico world: procedural stimuli, simulated subjects with known ground truth, the
+off-manifold probes that truth must resist, an independent judge of images, and the world's own
+models (world-clip, the diffusion prior) with the helpers that run BrainDiVE on it.
+
+The names below are imported on first use, so that importing one part of the world (the
+stimuli, say) loads neither open_clip nor diffusers.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+_EXPORTS = {
+    "WORLD_MODELS": "build",
+    "build_world": "build",
+    "BatteryResult": "battery",
+    "run_battery": "battery",
+    "SPEC": "clip",
+    "WordTokenizer": "clip",
+    "load_world_clip": "clip",
+    "load_world": "dataset",
+    "JUDGE_CLASSES": "judge",
+    "WorldJudge": "judge",
+    "load_judge": "judge",
+    "CategoryOracle": "oracle",
+    "load_oracle": "oracle",
+    "PRIOR_DIR": "prior",
+    "load_prior": "prior",
+    "PROBE_KINDS": "probes",
+    "off_manifold_images": "probes",
+    "CATEGORIES": "stimuli",
+    "Stimuli": "stimuli",
+    "caption": "stimuli",
+    "generate_stimuli": "stimuli",
+    "ROI_NAMES": "subjects",
+    "WorldSubject": "subjects",
+    "synthesize_world": "synthesis",
+    "PixelInput": "synthesis",
+    "WorldBench": "synthesis",
+    "true_brain": "synthesis",
+    "world_brain_model": "synthesis",
+    "world_guidance": "synthesis",
+    "world_judges": "synthesis",
+    "world_pipeline": "synthesis",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
