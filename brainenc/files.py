@@ -1,9 +1,11 @@
-"""Files: atomic writes, paths that stay inside their root folder, and inter-process locks."""
+"""Files: atomic writes, JSON objects read with clear errors, paths that stay inside their root
+folder, and inter-process locks."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import sys
 import threading
@@ -28,6 +30,17 @@ def write_atomically(out: str | os.PathLike, write: Callable[[Path], None]) -> P
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def read_json(path: str | os.PathLike, fix: str) -> dict:
+    """The JSON object in ``path``; ``ValueError`` ending with ``fix`` when it is not one."""
+    try:
+        content = json.loads(Path(path).read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); {fix}") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"{path} must hold a JSON object; {fix}")
+    return content
 
 
 def inside(

@@ -24,13 +24,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import inside, write_atomically
+from .files import inside, read_json, write_atomically
 
 SUMMARY = "summary.json"
 ENCODERS = "encoders"
 MAPS = "maps"
 SYNTHESIS = "synthesis"
 _FIELDS = ("data", "rois", "models", "maps", "synthesis")
+RERUN = "rerun the step that wrote it"
 
 
 def model_name(backbone: str, encoder: str) -> str:
@@ -173,7 +174,7 @@ def read_summary(run_dir: str | os.PathLike) -> dict:
             f"{path} does not exist; give the results folder of a run (written by "
             "`brainenc fit` or `brainenc demo`)"
         )
-    summary = read_json(path)
+    summary = read_json(path, RERUN)
     _check_summary(summary, path)
     return summary
 
@@ -224,7 +225,7 @@ def _check_summary(summary: dict, path: Path) -> None:
 def read_synthesis(path: str | os.PathLike) -> tuple[list[str], str]:
     """A ``synthesis/<objective>.json`` file's captions (``{"captions": [str, ...]}``) and the
     line that says how its images were made."""
-    record = read_json(Path(path))
+    record = read_json(path, RERUN)
     captions = record.get("captions", [])
     if not isinstance(captions, list):
         raise ValueError(f"{path}: 'captions' must be a list of strings; got {captions!r}")
@@ -249,16 +250,3 @@ def _synthesis_setup(record: dict) -> str:
     if rows and isinstance(judges, list) and judges:
         rows += f", each labelled by the {judges[0]}"
     return "; ".join(how) + (f". {rows}" if rows else "")
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from ``path``; a clear error when the file is not one."""
-    try:
-        content = json.loads(Path(path).read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(
-            f"{path} is not valid JSON ({err}); rerun the step that wrote it"
-        ) from None
-    if not isinstance(content, dict):
-        raise ValueError(f"{path} must hold a JSON object; rerun the step that wrote it")
-    return content

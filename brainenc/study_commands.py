@@ -253,7 +253,11 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _synthesize(args: argparse.Namespace) -> int:
+    from .maps import build_report
+    from .run import SYNTHESIS
+    from .synthesis.evaluate import compare_with_unguided, comparison_grid, save_synthesis
     from .validation import UsageError
+    from .world.synthesis import synthesize_world
 
     rois = [*(args.roi or []), *([args.minus] if args.minus else [])]
     rois += [r for pair in args.contrast for r in pair]
@@ -264,9 +268,37 @@ def _synthesize(args: argparse.Namespace) -> int:
     check_world_args(args, rois if args.run_dir is None else (), ("n", "steps"))
     if args.scale is not None and not 0 < args.scale < float("inf"):
         raise UsageError(f"--scale must be a positive number; got {args.scale}")
-    if args.run_dir is None:
-        return _synthesize_world_subject(args, rois, _objectives(args))
-    return _synthesize_run(args, rois, _objectives(args))
+    objectives = _objectives(args)
+    if args.run_dir is None:  # a world subject's world-clip encoder, fitted here
+        from .world.synthesis import world_brain_model
+
+        brain_model = world_brain_model(args.subject, progress=not args.quiet)
+        run, world = None, True
+        out = Path(args.out or "brainenc_results/synthesis")
+    else:
+        run, brain_model = _run_brain_model(args, rois)
+        world, out = args.world, Path(args.out) if args.out else run.path / SYNTHESIS
+    pipe, guidance = _pipeline(args, brain_model.to(args.device), world)
+    common = dict(n_images=args.n, seed=args.seed, guidance=guidance,
+                  num_inference_steps=args.steps, progress=not args.quiet)  # fmt: skip
+    common["unguided"] = pipe(None, **{**common, "guidance": None})
+    judges = _judges(args, run) if not world else None
+    for objective in objectives:
+        if world:
+            summary = synthesize_world(objective, subject=args.subject, pipeline=pipe, out=out,
+                                       device=args.device, **common)  # fmt: skip
+            _print_world(objective, summary)
+        else:
+            summary, images = compare_with_unguided(
+                pipe, objective, brain_input_size=args.brain_input_size, judges=judges, **common
+            )
+            save_synthesis(out, objective.name, comparison_grid(summary, images), summary, images)
+            scores = {r: summary[r]["mean_predicted"] for r in ("guided", "unguided")}
+            print(f"{objective.name}: mean predicted {scores['guided']:.2f} guided, "
+                  f"{scores['unguided']:.2f} unguided")  # fmt: skip
+    report = f"; report: {build_report(run.path)}" if run is not None else ""
+    print(f"grids, images and scores in {out}/{report}")
+    return 0
 
 
 def _objectives(args: argparse.Namespace) -> list:
@@ -277,78 +309,12 @@ def _objectives(args: argparse.Namespace) -> list:
     return [-o for o in objectives] if args.minimize else objectives
 
 
-def _synthesize_world_subject(args: argparse.Namespace, rois: list, objectives: list) -> int:
-    """Synthesis guided by a world-clip encoder of world subject ``--subject``, fitted here."""
-    from .world.synthesis import (
-        synthesize_world,
-        world_brain_model,
-        world_guidance,
-        world_pipeline,
-    )
-
-    out = args.out or "brainenc_results/synthesis"
-    pipeline = world_pipeline(
-        world_brain_model(args.subject, progress=not args.quiet), device=args.device
-    )
-    guidance = world_guidance(args.guidance or "robust", args.scale)
-    unguided = pipeline(
-        None,
-        n_images=args.n,
-        seed=args.seed,
-        guidance=None,
-        num_inference_steps=args.steps,
-        progress=not args.quiet,
-    )
-    for objective in objectives:
-        summary = synthesize_world(
-            objective,
-            subject=args.subject,
-            n_images=args.n,
-            seed=args.seed,
-            guidance=guidance,
-            num_inference_steps=args.steps,
-            pipeline=pipeline,
-            unguided=unguided,
-            out=out,
-            device=args.device,
-            progress=not args.quiet,
-        )
-        print(f"{objective.name}:")
-        for run in ("guided", "unguided"):
-            r = summary[run]
-            low, high = r["mean_true_ci95"]
-            line = (
-                f"{run:>10}: mean predicted {r['mean_predicted']:.2f}, mean true "
-                f"{r['mean_true']:.2f} (95% CI {low:.2f} to {high:.2f})"
-            )
-            for key, f in r["fractions"]["judge"].items():
-                label = summary["preferred"] if key == "preferred" else "none"
-                line += f", judged {label} {f['fraction']:.0%}"
-            print(line)
-        natural = f"  natural world images: true 90th percentile {summary['natural_true_p90']:.2f}"
-        if summary["preferred"]:
-            natural += (
-                f", median of {summary['preferred']} images "
-                f"{summary['natural_true_median_preferred']:.2f}"
-            )
-        print(natural)
-    print(f"grids, images and scores in {out}/")
-    return 0
-
-
-def _synthesize_run(args: argparse.Namespace, rois: list, objectives: list) -> int:
+def _run_brain_model(args: argparse.Namespace, rois: list):
+    """The run of RUN_DIR and its chosen model's encoder as a ``BrainModel``, ROIs checked."""
     from .encoders import BrainModel
     from .features import Backbone
-    from .maps import build_report
-    from .run import SYNTHESIS, Run
+    from .run import Run
     from .study import load_run_encoder
-    from .synthesis import BrainDiVEPipeline, Guidance
-    from .synthesis.evaluate import (
-        compare_with_unguided,
-        comparison_grid,
-        save_synthesis,
-        zero_shot_judge,
-    )
     from .validation import UsageError
 
     run = Run.read(args.run_dir)
@@ -356,66 +322,57 @@ def _synthesize_run(args: argparse.Namespace, rois: list, objectives: list) -> i
     data = load_data(args)
     encoder = load_run_encoder(run, model, data)
     brain_model = BrainModel.from_encoder(Backbone.from_spec(model.backbone), encoder, data)
-    brain_model = brain_model.to(args.device)
     unknown = sorted(set(rois) - set(brain_model.rois))
     if unknown:
         raise UsageError(
             f"unknown ROI {', '.join(unknown)}; this subject has: " + ", ".join(brain_model.rois)
         )
-    judges = None
-    if args.judge and not args.world:
-        if args.judge == model.backbone:
-            raise UsageError(
-                f"--judge {args.judge} is the backbone the encoder reads; a judge "
-                "must be a model that did not guide the images"
-            )
-        judges = {args.judge: zero_shot_judge(Backbone.from_spec(args.judge).to(args.device))}
-    out = Path(args.out) if args.out else run.path / SYNTHESIS
-    if args.world:
-        from .world.synthesis import synthesize_world, world_guidance, world_pipeline
+    return run, brain_model
+
+
+def _pipeline(args: argparse.Namespace, brain_model, world: bool):
+    """The world prior (robust guidance by default) or a diffusers checkpoint (the paper's)."""
+    from .synthesis import BrainDiVEPipeline, Guidance
+
+    if world:
+        from .world.synthesis import world_guidance, world_pipeline
 
         pipe = world_pipeline(brain_model, device=args.device)
-        guidance = world_guidance(args.guidance or "robust", args.scale)
-    else:
-        pipe = BrainDiVEPipeline.from_pretrained(
-            args.diffusion, brain_model, device=args.device, download=args.download
-        )
-        guidance = Guidance.named(args.guidance or "paper", args.scale)
-    unguided = pipe(
-        None,
-        n_images=args.n,
-        seed=args.seed,
-        guidance=None,
-        num_inference_steps=args.steps,
-        progress=not args.quiet,
+        return pipe, world_guidance(args.guidance or "robust", args.scale)
+    pipe = BrainDiVEPipeline.from_pretrained(
+        args.diffusion, brain_model, device=args.device, download=args.download
     )
-    for objective in objectives:
-        common = dict(
-            n_images=args.n,
-            seed=args.seed,
-            guidance=guidance,
-            num_inference_steps=args.steps,
-            unguided=unguided,
-            progress=not args.quiet,
-        )
-        if args.world:
-            summary = synthesize_world(
-                objective,
-                subject=args.subject,
-                pipeline=pipe,
-                out=out,
-                device=args.device,
-                **common,
-            )
-        else:
-            summary, images = compare_with_unguided(
-                pipe, objective, brain_input_size=args.brain_input_size, judges=judges, **common
-            )
-            save_synthesis(out, objective.name, comparison_grid(summary, images), summary, images)
-        scores = {r: summary[r]["mean_predicted"] for r in ("guided", "unguided")}
-        print(
-            f"{objective.name}: mean predicted {scores['guided']:.2f} guided, "
-            f"{scores['unguided']:.2f} unguided"
-        )
-    print(f"images and scores in {out}; report: {build_report(run.path)}")
-    return 0
+    return pipe, Guidance.named(args.guidance or "paper", args.scale)
+
+
+def _judges(args: argparse.Namespace, run) -> dict | None:
+    """``--judge``: a zero-shot CLIP judge, refused when it is the guiding encoder's backbone."""
+    from .features import Backbone
+    from .synthesis.evaluate import zero_shot_judge
+    from .validation import UsageError
+
+    if not args.judge:
+        return None
+    if args.judge == run.model(args.model).backbone:
+        raise UsageError(f"--judge {args.judge} is the backbone the encoder reads; a judge must "
+                         "be a model that did not guide the images")  # fmt: skip
+    return {args.judge: zero_shot_judge(Backbone.from_spec(args.judge).to(args.device))}
+
+
+def _print_world(objective, summary: dict) -> None:
+    """One objective's world scores: predicted, true (95% CI) and judged, guided and unguided."""
+    print(f"{objective.name}:")
+    for name in ("guided", "unguided"):
+        r = summary[name]
+        low, high = r["mean_true_ci95"]
+        line = (f"{name:>10}: mean predicted {r['mean_predicted']:.2f}, mean true "
+                f"{r['mean_true']:.2f} (95% CI {low:.2f} to {high:.2f})")  # fmt: skip
+        for key, f in r["fractions"]["judge"].items():
+            label = summary["preferred"] if key == "preferred" else "none"
+            line += f", judged {label} {f['fraction']:.0%}"
+        print(line)
+    natural = f"  natural world images: true 90th percentile {summary['natural_true_p90']:.2f}"
+    if summary["preferred"]:
+        natural += (f", median of {summary['preferred']} images "
+                    f"{summary['natural_true_median_preferred']:.2f}")  # fmt: skip
+    print(natural)

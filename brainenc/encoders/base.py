@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from ..features.backbone import FEATURE_TYPES
-from ..files import file_lock
+from ..files import file_lock, read_json
 from ..metrics import pearson_r, r2_score
 from ..validation import check_pair
 
@@ -403,15 +403,7 @@ def _read_config(directory: Path) -> dict:
         raise FileNotFoundError(
             f"no encoder at {directory}: the directory {what}; write one with encoder.save()"
         )
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(
-            f"{path} is not valid JSON ({e}); the encoder directory is corrupt"
-        ) from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} must hold a JSON object; the encoder directory is corrupt")
-    return config
+    return read_json(path, "the encoder directory is corrupt")
 
 
 def _replace_dir(src: Path, dest: Path) -> None:

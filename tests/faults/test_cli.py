@@ -51,7 +51,7 @@ def test_unknown_roi_fails_before_any_fitting(monkeypatch, capsys):
         raise AssertionError("synthesis started before the arguments were checked")
 
     fake = types.ModuleType("brainenc.world.synthesis")
-    fake.synthesize_world = fake.world_guidance = never
+    fake.synthesize_world = fake.world_guidance = fake.world_brain_model = never
     monkeypatch.setitem(sys.modules, "brainenc.world.synthesis", fake)
     code, err = _run(["synthesize", "--roi", "NOPE"], capsys)
     assert code == 2 and "unknown ROI 'NOPE'; the world's ROIs are V1" in _one_line(err)
