@@ -121,8 +121,8 @@ def test_oracle_and_judge_train_reproducibly_from_scratch():
     from brainenc.world.training.judge import train_judge
     from brainenc.world.training.oracle import train_oracle
 
-    oracle_a, record = train_oracle(steps=2, batch_size=12, progress=False)
-    oracle_b, _ = train_oracle(steps=2, batch_size=12, progress=False)
+    oracle_a, record = train_oracle(steps=2, hard_steps=2, batch_size=12, progress=False)
+    oracle_b, _ = train_oracle(steps=2, hard_steps=2, batch_size=12, progress=False)
     for a, b in zip(oracle_a.parameters(), oracle_b.parameters(), strict=True):
         torch.testing.assert_close(a, b)
     assert 0 <= record["heldout_accuracy"] <= 1 and 0 <= record["off_manifold_evidence_p99"] <= 1
