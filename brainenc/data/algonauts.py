@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .brain_data import BrainData
+from .formats import label_masks
 from .images import FileImages
-from .nsd import add_combined_rois, label_masks
+from .nsd.rois import add_combined_rois
 from .safe_pickle import load_pickled_npy
 from .space import SURFACE_VERTICES, Space
 

@@ -6,8 +6,8 @@ from scipy.stats import zscore
 from brainenc.data import nsd
 from brainenc.data.fixtures import image_id_of, write_nsd_fixture
 from brainenc.data.manifest import Manifest
-from brainenc.data.nsd import load_nsd, prepare_nsd
-from brainenc.data.store import load_store
+from brainenc.data.nsd import load_nsd, prepare_nsd, sources
+from brainenc.data.store import load_store, store_array
 
 MAN = Manifest.load("nsd")
 SESSIONS = [1, 2, 3]
@@ -226,7 +226,7 @@ def test_store_of_another_subject_is_refused(small):
     from brainenc.data.images import ArrayImages
 
     path = prepare_nsd(small, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
-    n = len(nsd.store_array(path, "image_ids"))
+    n = len(store_array(path, "image_ids"))
     images = ArrayImages(np.zeros((n, 2, 2, 3), np.uint8))
     assert load_store(path, images, expect={"subject": 1}).n_images == n
     with pytest.raises(ValueError, match="prepared for subject=1, not 2"):
@@ -235,7 +235,7 @@ def test_store_of_another_subject_is_refused(small):
 
 def test_failure_mid_stream_leaves_nothing(small, monkeypatch):
     calls = {"n": 0}
-    real = nsd._read_session_surface
+    real = sources.read_session_surface
 
     def flaky(path, n):
         calls["n"] += 1
@@ -243,7 +243,7 @@ def test_failure_mid_stream_leaves_nothing(small, monkeypatch):
             raise OSError(f"disk error reading {path}")
         return real(path, n)
 
-    monkeypatch.setattr(nsd, "_read_session_surface", flaky)
+    monkeypatch.setattr(sources, "read_session_surface", flaky)
     with pytest.raises(OSError, match="disk error"):
         prepare_nsd(small, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
     assert nothing_written(small)

@@ -17,7 +17,7 @@ from scipy.stats import zscore
 from brainenc.data import nsd
 from brainenc.data.fixtures import write_nsd_fixture
 from brainenc.data.manifest import Manifest
-from brainenc.data.nsd import prepare_nsd
+from brainenc.data.nsd import prepare_nsd, sources
 
 MAN = Manifest.load("nsd")
 FORK = multiprocessing.get_context("fork")
@@ -39,7 +39,7 @@ def test_missing_label_files_are_reported_before_any_session(small, monkeypatch)
     label.unlink()
     transform.unlink()
     read = []
-    monkeypatch.setattr(nsd, "_read_session_surface", lambda *a: read.append(a))
+    monkeypatch.setattr(sources, "read_session_surface", lambda *a: read.append(a))
     with pytest.raises(FileNotFoundError, match="2 input files of NSD subject 1") as e:
         _prepare(small)
     assert str(label) in str(e.value) and str(transform) in str(e.value)
@@ -48,13 +48,13 @@ def test_missing_label_files_are_reported_before_any_session(small, monkeypatch)
 
 
 def _slow_prepare(root):
-    real = nsd._read_session_surface
+    real = sources.read_session_surface
 
     def slow(*args):
         time.sleep(0.3)
         return real(*args)
 
-    nsd._read_session_surface = slow
+    sources.read_session_surface = slow
     _prepare(root)
 
 
@@ -87,8 +87,8 @@ def test_truncated_volume_betas_name_the_file_and_the_fix(tmp_path, monkeypatch,
     beta = tmp_path / MAN.path(key, "func1pt8mm", subject=1, session=2)
     beta.write_bytes(beta.read_bytes()[: beta.stat().st_size // 2])
     read = []
-    real = nsd._VolumeSource.read
-    monkeypatch.setattr(nsd._VolumeSource, "read", lambda *a: read.append(a[1]) or real(*a))
+    real = sources.VolumeSource.read
+    monkeypatch.setattr(sources.VolumeSource, "read", lambda *a: read.append(a[1]) or real(*a))
     with pytest.raises(ValueError, match=rf"betas_session02\.{fmt} is truncated or corrupt"):
         prepare_nsd(tmp_path, 1, "func1pt8mm", "1-2", quiet=True)
     # HDF5 shows truncation on open, so it is found before any session is read
