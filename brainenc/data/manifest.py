@@ -26,8 +26,8 @@ from ..files import inside, write_atomically
 
 #: Template fields a manifest path may use.
 TEMPLATE_FIELDS = ("subject", "session", "hemi", "label")
-#: Hemisphere prefixes used in file names.
-HEMIS = ("lh", "rh")
+#: The hemispheres, left first (the order of targets), and the prefix of their files.
+HEMISPHERES = {"left": "lh", "right": "rh"}
 LOCK_NAME = "brainenc-lock.json"
 _MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
 
@@ -40,6 +40,12 @@ def manifest_dir() -> Path:
 def default_data_dir() -> Path:
     """Root folder for downloaded datasets: ``$BRAINENC_DATA`` or ``~/brainenc_data``."""
     return Path(os.environ.get("BRAINENC_DATA", Path.home() / "brainenc_data")).expanduser()
+
+
+def dataset_root(manifest: Manifest, data_dir=None) -> Path:
+    """Local root of a dataset: ``<data_dir>/<manifest name>``."""
+    data_dir = Path(data_dir or default_data_dir()).expanduser()
+    return inside(data_dir, manifest.name, f"dataset name in {manifest.source}")
 
 
 def parse_sessions(spec, n_available: int | None = None) -> list[int]:
@@ -298,7 +304,8 @@ class Manifest:
                 sel = parse_sessions(sessions, n_sessions or None)
                 grid = [{**g, "session": s} for g in grid for s in sel]
             if "hemi" in names:
-                grid = [{**g, "hemi": h} for g in grid for h in e.get("hemis", HEMIS)]
+                hemis = e.get("hemis", HEMISPHERES.values())
+                grid = [{**g, "hemi": h} for g in grid for h in hemis]
             if "label" in names:
                 grid = [{**g, "label": lab} for g in grid for lab in e["labels"]]
             for g in grid:

@@ -25,12 +25,15 @@ FORK = multiprocessing.get_context("fork")
 
 @pytest.fixture
 def small(tmp_path):
-    write_nsd_fixture(tmp_path, 1, 2, spaces=("fsaverage",), stimuli=False)
-    return tmp_path
+    root = tmp_path / "nsd"
+    write_nsd_fixture(root, 1, 2, spaces=("fsaverage",), stimuli=False)
+    return root
 
 
 def _prepare(root, **kwargs):
-    return prepare_nsd(root, 1, sessions="1-2", mesh="fsaverage4", quiet=True, **kwargs)
+    return prepare_nsd(
+        1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=root.parent, **kwargs
+    )
 
 
 def test_missing_label_files_are_reported_before_any_session(small, monkeypatch):
@@ -82,18 +85,19 @@ def test_corrupt_design_file_is_named(small):
 
 @pytest.mark.parametrize("fmt", ["hdf5", "nii.gz"])
 def test_truncated_volume_betas_name_the_file_and_the_fix(tmp_path, monkeypatch, fmt):
-    write_nsd_fixture(tmp_path, 1, 2, spaces=("func1pt8mm",), volume_formats=(fmt,), stimuli=False)
+    root = tmp_path / "nsd"
+    write_nsd_fixture(root, 1, 2, spaces=("func1pt8mm",), volume_formats=(fmt,), stimuli=False)
     key = "betas" if fmt == "hdf5" else "betas_nifti"
-    beta = tmp_path / MAN.path(key, "func1pt8mm", subject=1, session=2)
+    beta = root / MAN.path(key, "func1pt8mm", subject=1, session=2)
     beta.write_bytes(beta.read_bytes()[: beta.stat().st_size // 2])
     read = []
     real = sources.VolumeSource.read
     monkeypatch.setattr(sources.VolumeSource, "read", lambda *a: read.append(a[1]) or real(*a))
     with pytest.raises(ValueError, match=rf"betas_session02\.{fmt} is truncated or corrupt"):
-        prepare_nsd(tmp_path, 1, "func1pt8mm", "1-2", quiet=True)
+        prepare_nsd(1, "func1pt8mm", "1-2", progress=False, data_dir=tmp_path)
     # HDF5 shows truncation on open, so it is found before any session is read
     assert read == ([] if fmt == "hdf5" else [1, 2])
-    assert not list((tmp_path / "prepared").glob("*"))
+    assert not list((root / "prepared").glob("*"))
 
 
 def test_a_nan_trial_is_left_out_of_its_average_only(small):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..formats import load_mgh
-from ..manifest import HEMIS
+from ..manifest import HEMISPHERES
 from .design import TRIALS_PER_SESSION
 
 #: func1pt8mm betas are int16, percent signal change times this.
@@ -23,7 +23,7 @@ def betas_files(root, manifest, subject, space, sessions) -> dict[int, list[Path
         if space == "fsaverage":
             files = [
                 manifest.local_path(root, "betas", space, subject=subject, session=s, hemi=h)
-                for h in HEMIS
+                for h in HEMISPHERES.values()
             ]
         else:
             h5 = manifest.local_path(root, "betas", space, subject=subject, session=s)

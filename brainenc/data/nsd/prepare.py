@@ -15,7 +15,7 @@ import numpy as np
 from ...files import file_lock
 from ..brain_data import BrainData
 from ..images import HDF5Images, ImageSet
-from ..manifest import Manifest, parse_sessions
+from ..manifest import Manifest, dataset_root, parse_sessions
 from ..store import StoreWriter, load_store, remove_unfinished, store_array, store_inputs
 from .averaging import MissingTrials, zscore_rows
 from .betas import betas_files
@@ -38,18 +38,23 @@ def _sessions_label(sessions: list[int]) -> str:
     return "x" + hashlib.sha1(",".join(map(str, sessions)).encode()).hexdigest()[:8]
 
 
-def default_store_path(root, subject, space, sessions, dtype, nsdgeneral) -> Path:
-    """Where :func:`prepare_nsd` puts its store unless told otherwise."""
+def default_store_path(subject, space, sessions, dtype, nsdgeneral, data_dir=None) -> Path:
+    """Where :func:`prepare_nsd` puts its store unless told otherwise (under ``<data_dir>/nsd``)."""
     tag = "_nsdgeneral" if nsdgeneral else ""
     name = f"subj{subject:02d}_{space}{tag}_sessions{_sessions_label(sessions)}_{dtype}.h5"
-    return Path(root).expanduser() / "prepared" / name
+    return _nsd_root(data_dir) / "prepared" / name
+
+
+def _nsd_root(data_dir) -> Path:
+    """The NSD root: ``<data_dir>/nsd`` (``data_dir`` defaults to :func:`default_data_dir`)."""
+    return dataset_root(Manifest.load("nsd"), data_dir)
 
 
 def prepare_nsd(
-    root,
     subject: int,
     space: str = "fsaverage",
     sessions=None,
+    data_dir=None,
     *,
     out=None,
     dtype: str = "float32",
@@ -57,23 +62,24 @@ def prepare_nsd(
     nsdgeneral: bool = False,
     mesh: str = "fsaverage",
     atlases=("nsdgeneral", "streams"),
-    quiet: bool = False,
+    progress: bool = True,
     overwrite: bool = False,
 ) -> Path:
     """Build (or reuse) the response store of one NSD subject.
 
     Parameters
     ----------
-    root : path-like
-        The NSD root (``<data_dir>/nsd``), laid out like the NSD bucket.
     subject : int
         1-8.
     space : {"fsaverage", "func1pt8mm"}
         Which NSD preparation of the betas to use.
     sessions : str or list of int, optional
         Sessions to use (``"1-40"``); all of the subject's sessions by default.
+    data_dir : path-like, optional
+        Data folder holding ``nsd/`` (laid out like the NSD bucket, as ``brainenc data download``
+        leaves it); ``$BRAINENC_DATA`` or ``~/brainenc_data`` by default.
     out : path-like, optional
-        Store path; ``<root>/prepared/subjNN_<space>_sessions<a-b>_<dtype>.h5`` by default.
+        Store path; ``<data_dir>/nsd/prepared/subjNN_<space>_sessions<a-b>_<dtype>.h5`` by default.
     dtype : {"float32", "float16"}
         Storage precision.
     zscore : bool
@@ -85,8 +91,8 @@ def prepare_nsd(
         The surface the ``fsaverage`` betas are on; its vertex count is checked against the files.
     atlases : sequence of str
         fsaverage atlases to read as ROIs (``fsaverage`` space only).
-    quiet : bool
-        No progress bar.
+    progress : bool
+        Show a progress bar.
     overwrite : bool
         Rebuild even when a store with the same inputs exists.
 
@@ -96,10 +102,12 @@ def prepare_nsd(
         The store. A store built from the same inputs (files, sizes, times, options) is reused;
         any difference rebuilds it.
     """
-    root = Path(root).expanduser()
+    root = _nsd_root(data_dir)
     manifest, sessions = _select(subject, space, sessions, dtype)
     out = (
-        Path(out) if out else default_store_path(root, subject, space, sessions, dtype, nsdgeneral)
+        Path(out)
+        if out
+        else default_store_path(subject, space, sessions, dtype, nsdgeneral, data_dir)
     )
     design_path, betas = _find_inputs(root, manifest, subject, space, sessions, nsdgeneral, atlases)
     design = NSDDesign.load(design_path)
@@ -124,7 +132,7 @@ def prepare_nsd(
         if not overwrite and store_inputs(out) == inputs:
             return out
         remove_unfinished(out)
-        _write_store(out, design, source, subject, space, sessions, dtype, zscore, inputs, quiet)
+        _write_store(out, design, source, subject, space, sessions, dtype, zscore, inputs, progress)
     return out
 
 
@@ -164,7 +172,7 @@ def _check_inputs(paths: list[Path], subject: int, space: str) -> None:
         )
 
 
-def _write_store(out, design, source, subject, space, sessions, dtype, zscore, inputs, quiet):
+def _write_store(out, design, source, subject, space, sessions, dtype, zscore, inputs, progress):
     """Stream every session into the store at ``out`` (see :func:`prepare_nsd`)."""
     # ROIs and noise ceiling first: a bad label file fails now, not after every session
     rois, ncsnr = source.rois(), source.ncsnr()
@@ -193,7 +201,7 @@ def _write_store(out, design, source, subject, space, sessions, dtype, zscore, i
         desc = f"NSD subj{subject:02d} {space}"
         steps = [(s, part) for s in sessions for part in source.parts]
         meta["missing_trials"] = _stream_sessions(
-            w, source, lay, trial_sess, steps, zscore, desc, quiet
+            w, source, lay, trial_sess, steps, zscore, desc, progress
         )
         w.write_array("image_ids", lay["image_ids"])
         w.write_array("n_trials", lay["n_trials"].astype(np.int16))
@@ -207,13 +215,13 @@ def _write_store(out, design, source, subject, space, sessions, dtype, zscore, i
     return out
 
 
-def _stream_sessions(w, source, lay, trial_sess, steps, zscore, desc, quiet) -> int:
+def _stream_sessions(w, source, lay, trial_sess, steps, zscore, desc, progress) -> int:
     """Add every (session, part) block to the averages and repeats; the count of NaN trials."""
     from tqdm.auto import tqdm
 
     weights = 1.0 / lay["n_trials"]
     missing = MissingTrials(lay["n_trials"])
-    for s, part in tqdm(steps, desc=desc, disable=quiet):
+    for s, part in tqdm(steps, desc=desc, disable=not progress):
         sel = trial_sess == s
         rows = lay["row"][sel]
         block, col0 = source.read(s, part)  # (750, n_targets_part) float32
@@ -243,10 +251,10 @@ def _write_noise_ceiling(w, ncsnr, lay) -> dict:
 
 
 def load_nsd(
-    root,
     subject: int,
     space: str = "fsaverage",
     sessions=None,
+    data_dir=None,
     *,
     images: ImageSet | None = None,
     **prepare_kwargs,
@@ -255,7 +263,7 @@ def load_nsd(
 
     Parameters
     ----------
-    root, subject, space, sessions :
+    subject, space, sessions, data_dir :
         As in :func:`prepare_nsd`; further keyword arguments go to it too.
     images : ImageSet, optional
         The stimuli, one per image id of the store; by default read lazily from
@@ -267,8 +275,8 @@ def load_nsd(
         ``responses`` (n_images, n_targets) as an HDF5 dataset, the shared-1000 test split,
         ``repeats`` of the test images, ROIs and the noise ceiling (a fraction).
     """
-    root = Path(root).expanduser()
-    path = prepare_nsd(root, subject, space, sessions, **prepare_kwargs)
+    root = _nsd_root(data_dir)
+    path = prepare_nsd(subject, space, sessions, data_dir, **prepare_kwargs)
     ids = store_array(path, "image_ids")
     if images is None:
         stim = Manifest.load("nsd").local_path(root, "stimuli")
@@ -283,6 +291,6 @@ def load_nsd(
     return load_store(path, images, expect={"dataset": "nsd", "subject": subject, "space": space})
 
 
-def nsd_file(root, key: str, space: str | None = None, **fields) -> Path:
-    """Absolute path of one NSD file from the manifest (e.g. ``nsd_file(root, "stimuli")``)."""
-    return Manifest.load("nsd").local_path(root, key, space, **fields)
+def nsd_file(key: str, space: str | None = None, data_dir=None, **fields) -> Path:
+    """Path of one NSD file under ``<data_dir>/nsd`` from the manifest (``nsd_file("stimuli")``)."""
+    return Manifest.load("nsd").local_path(_nsd_root(data_dir), key, space, **fields)

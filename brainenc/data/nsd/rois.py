@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..manifest import HEMIS
+from ..manifest import HEMISPHERES
 
 #: ROI label files read per subject (their colour tables name the values).
 SUBJECT_LABELS = ("prf-visualrois", "floc-faces", "floc-bodies", "floc-places", "floc-words")
@@ -44,14 +44,14 @@ def label_files(root, manifest, subject, space, nsdgeneral, atlases) -> list[Pat
     for label in SUBJECT_LABELS:
         files.append(ctab(label))
         if space == "fsaverage":
-            files += [at("labels", hemi=h, label=label) for h in HEMIS]
+            files += [at("labels", hemi=h, label=label) for h in HEMISPHERES.values()]
         else:
             files.append(at("rois", label=label))
     if space != "fsaverage":
         extra = [at("rois", label="nsdgeneral")] if nsdgeneral else []
         return [at("brainmask"), *extra, *files]
     for atlas in dict.fromkeys([*atlases, *(["nsdgeneral"] if nsdgeneral else [])]):
-        files += [at("atlas", hemi=h, label=atlas) for h in HEMIS]
+        files += [at("atlas", hemi=h, label=atlas) for h in HEMISPHERES.values()]
         if atlas not in BUILTIN_CTABS:
             files.append(ctab(atlas))
-    return files + [at("transform", hemi=h) for h in HEMIS]
+    return files + [at("transform", hemi=h) for h in HEMISPHERES.values()]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..formats import label_masks, load_mgh, read_ctab, read_surface_map
-from ..manifest import HEMIS
+from ..manifest import HEMISPHERES
 from ..space import SURFACE_VERTICES, Space
 from .betas import (
     BETAS_SCALE_INT16,
@@ -50,7 +50,7 @@ class SurfaceSource:
                 np.flatnonzero(
                     read_surface_map(self._p("atlas", hemi=h, label="nsdgeneral"), self.n_hemi) > 0
                 )
-                for h in HEMIS
+                for h in HEMISPHERES.values()
             ]
         sizes = [self.n_hemi if k is None else len(k) for k in self.keep]
         self.offsets = [0, sizes[0]]
@@ -83,14 +83,14 @@ class SurfaceSource:
             values = self._select(
                 [
                     read_surface_map(self._p("atlas", hemi=h, label=atlas), self.n_hemi)
-                    for h in HEMIS
+                    for h in HEMISPHERES.values()
                 ]
             )
             rois.update(label_masks(values, names, group=atlas if len(names) > 1 else None))
         for label in SUBJECT_LABELS:
             names = read_ctab(self._ctab(label))
             per_hemi = []
-            for h in HEMIS:
+            for h in HEMISPHERES.values():
                 native = read_surface_map(self._p("labels", hemi=h, label=label))
                 tpath = self._p("transform", hemi=h)
                 idx = read_surface_map(tpath, self.n_hemi).astype(np.int64)
@@ -108,7 +108,7 @@ class SurfaceSource:
         return self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
 
     def ncsnr(self):
-        files = [self._p("ncsnr", hemi=h) for h in HEMIS]
+        files = [self._p("ncsnr", hemi=h) for h in HEMISPHERES.values()]
         if not all(f.exists() for f in files):
             return None
         return self._select([read_surface_map(f, self.n_hemi) for f in files]).astype(np.float64)
