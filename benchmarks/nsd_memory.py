@@ -84,7 +84,7 @@ def main(argv=None) -> None:
     p.add_argument("--memory", default="3.5GB", help="the fit's memory budget (default 3.5GB)")
     args = p.parse_args(argv)
 
-    from brainenc.data.fixtures import write_nsd_fixture
+    from brainenc.data._fixtures import write_nsd_fixture
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="nsd_memory_"))
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 
 
 @pytest.fixture(scope="session")

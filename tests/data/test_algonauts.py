@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from brainenc.data.algonauts import load_algonauts
-from brainenc.data.fixtures import image_id_of, write_algonauts_fixture
+from brainenc.data._fixtures import image_id_of, write_algonauts_fixture
 
 N_HEMI = 163842
 

@@ -4,7 +4,7 @@ import pytest
 from scipy.stats import zscore
 
 from brainenc.data import nsd
-from brainenc.data.fixtures import image_id_of, write_nsd_fixture
+from brainenc.data._fixtures import image_id_of, write_nsd_fixture
 from brainenc.data.manifest import Manifest
 from brainenc.data.nsd import load_nsd, prepare_nsd, sources
 from brainenc.data.store import load_store, store_array

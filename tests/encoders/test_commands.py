@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 
 from brainenc.cli import main
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.manifest import Manifest
 from brainenc.data.nsd import prepare_nsd
 from brainenc.encoders import load_encoder

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from brainenc.data import ArrayImages
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.nsd import prepare_nsd
 from brainenc.encoders import LinearEncoder, load_encoder
 from brainenc.features import Backbone, cached_features

@@ -15,7 +15,7 @@ import pytest
 from scipy.stats import zscore
 
 from brainenc.data import nsd
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.manifest import Manifest
 from brainenc.data.nsd import prepare_nsd, sources
 
