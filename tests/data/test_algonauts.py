@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from brainenc.data.algonauts import load_algonauts
 from brainenc.data._fixtures import image_id_of, write_algonauts_fixture
+from brainenc.data.algonauts import load_algonauts
 
 N_HEMI = 163842
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from brainenc.data.download import ChecksumError, DownloadError, download, plan_download
 from brainenc.data._fixtures import write_nsd_fixture
+from brainenc.data.download import ChecksumError, DownloadError, download, plan_download
 from brainenc.data.manifest import LockFile, Manifest
 
 BETA = "nsddata_betas/ppdata/subj01/fsaverage/betas_fithrf_GLMdenoise_RR/lh.betas_session01.mgh"

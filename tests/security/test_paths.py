@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
+from brainenc.data._fixtures import write_byo_fixture, write_nsd_fixture
 from brainenc.data.byo import load_byo
 from brainenc.data.download import download, plan_download
-from brainenc.data._fixtures import write_byo_fixture, write_nsd_fixture
 from brainenc.data.manifest import Manifest, manifest_dir
 from brainenc.data.nsd import prepare_nsd
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import brainenc
-from brainenc.data.algonauts import load_algonauts
 from brainenc.data._fixtures import write_algonauts_fixture
+from brainenc.data.algonauts import load_algonauts
 
 
 def test_algonauts_reader_refuses_a_crafted_mapping(tmp_path, crafted_npy):
