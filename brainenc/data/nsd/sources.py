@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats import label_masks, load_mgh, read_ctab, read_surface_map
+from ..formats import load_mgh, read_surface_map
 from ..manifest import HEMISPHERES
 from ..space import SURFACE_VERTICES, Space
 from .betas import (
@@ -21,7 +21,7 @@ from .betas import (
     readable,
 )
 from .design import TRIALS_PER_SESSION
-from .rois import BUILTIN_CTABS, SUBJECT_LABELS, add_combined_rois
+from .rois import read_surface_rois, read_volume_rois
 
 
 class SurfaceSource:
@@ -77,32 +77,7 @@ class SurfaceSource:
         )
 
     def rois(self) -> dict:
-        rois = {}
-        for atlas in self.atlases:
-            names = BUILTIN_CTABS.get(atlas) or read_ctab(self._ctab(atlas))
-            values = self._select(
-                [
-                    read_surface_map(self._p("atlas", hemi=h, label=atlas), self.n_hemi)
-                    for h in HEMISPHERES.values()
-                ]
-            )
-            rois.update(label_masks(values, names, group=atlas if len(names) > 1 else None))
-        for label in SUBJECT_LABELS:
-            names = read_ctab(self._ctab(label))
-            per_hemi = []
-            for h in HEMISPHERES.values():
-                native = read_surface_map(self._p("labels", hemi=h, label=label))
-                tpath = self._p("transform", hemi=h)
-                idx = read_surface_map(tpath, self.n_hemi).astype(np.int64)
-                if idx.min() < 1 or idx.max() > native.shape[0]:
-                    raise ValueError(
-                        f"{tpath} points to native vertices in [{idx.min()}, {idx.max()}] but "
-                        f"{h}.{label}.mgz has {native.shape[0]}; the transform and the label "
-                        "belong to different subjects"
-                    )
-                per_hemi.append(native[idx - 1])
-            rois.update(label_masks(self._select(per_hemi), names, group=label))
-        return add_combined_rois(rois)
+        return read_surface_rois(self._p, self._ctab, self._select, self.n_hemi, self.atlases)
 
     def _ctab(self, label):
         return self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
@@ -191,17 +166,10 @@ class VolumeSource:
         return out, 0
 
     def rois(self) -> dict:
-        rois = {}
-        for label in ("nsdgeneral", *SUBJECT_LABELS):
-            path = self._p("rois", label=label)
-            if label == "nsdgeneral" and not path.exists():
-                continue
-            names = BUILTIN_CTABS.get(label) or read_ctab(
-                self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
-            )
-            values = self._volume(path).ravel()[self.flat]
-            rois.update(label_masks(values, names, group=label if len(names) > 1 else None))
-        return add_combined_rois(rois)
+        return read_volume_rois(self._p, self._ctab, self._volume, self.flat)
+
+    def _ctab(self, label):
+        return self.manifest.local_path(self.root, "ctab", subject=self.subject, label=label)
 
     def ncsnr(self):
         path = self._p("ncsnr")
