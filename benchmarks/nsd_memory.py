@@ -37,9 +37,9 @@ CHILD = (
     + """
 import json, sys, time
 from brainenc.data.nsd import prepare_nsd
-root, n, dtype, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+data_dir, n, dtype, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 t = time.perf_counter()
-path = prepare_nsd(root, 1, "fsaverage", f"1-{n}", out=out, dtype=dtype, quiet=True)
+path = prepare_nsd(1, "fsaverage", f"1-{n}", data_dir, out=out, dtype=dtype, progress=False)
 wall = time.perf_counter() - t
 print(json.dumps({"sessions": n, "peak_rss_gb": peak_rss_gb(), "wall_s": wall}))
 """
@@ -84,7 +84,7 @@ def main(argv=None) -> None:
     p.add_argument("--memory", default="3.5GB", help="the fit's memory budget (default 3.5GB)")
     args = p.parse_args(argv)
 
-    from brainenc.data.fixtures import write_nsd_fixture
+    from brainenc.data._fixtures import write_nsd_fixture
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="nsd_memory_"))
     try:
@@ -106,7 +106,7 @@ def main(argv=None) -> None:
         rows = []
         for n in args.sessions:
             out = work / f"store_{n}.h5"
-            row = _run(CHILD, work / "nsd", n, args.dtype, out)
+            row = _run(CHILD, work, n, args.dtype, out)
             row["store_gb"] = out.stat().st_size / 1e9
             rows.append(row)
             print(

@@ -25,7 +25,7 @@ import h5py
 import nibabel as nib
 import numpy as np
 
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.manifest import Manifest
 from brainenc.data.nsd import read_volume_betas
 

@@ -183,7 +183,7 @@ def load_data(args: argparse.Namespace):
     if args.world:
         return load_world(args.subject, n_train=args.n_train, n_test=args.n_test)
     extra = {"mesh": args.mesh} if args.space == "fsaverage" else {}
-    return load_nsd(_nsd_root(args), args.subject, args.space, args.sessions, quiet=True, **extra)
+    return load_nsd(args.subject, args.space, args.sessions, args.data_dir, progress=False, **extra)
 
 
 def _nsd_root(args: argparse.Namespace) -> Path:

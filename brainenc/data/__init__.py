@@ -6,40 +6,32 @@ The names below are imported on first use, so that the ``brainenc`` command, whi
 
 from __future__ import annotations
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "load_algonauts": "algonauts",
-    "BrainData": "brain_data",
-    "load_byo": "byo",
-    "ChecksumError": "download",
-    "DownloadError": "download",
-    "download": "download",
-    "plan_download": "download",
-    "ArrayImages": "images",
-    "FileImages": "images",
-    "HDF5Images": "images",
-    "ImageSet": "images",
-    "to_tensor": "images",
-    "LockFile": "manifest",
-    "Manifest": "manifest",
-    "default_data_dir": "manifest",
-    "parse_sessions": "manifest",
-    "NSDDesign": "nsd",
-    "load_nsd": "nsd",
-    "prepare_nsd": "nsd",
-    "Space": "space",
-    "StoreWriter": "store",
-    "load_store": "store",
+    "load_algonauts": ".algonauts",
+    "BrainData": ".brain_data",
+    "load_byo": ".byo",
+    "ChecksumError": ".download",
+    "DownloadError": ".download",
+    "download": ".download",
+    "plan_download": ".download",
+    "ArrayImages": ".images",
+    "FileImages": ".images",
+    "HDF5Images": ".images",
+    "ImageSet": ".images",
+    "to_tensor": ".images",
+    "LockFile": ".manifest",
+    "Manifest": ".manifest",
+    "default_data_dir": ".manifest",
+    "parse_sessions": ".manifest",
+    "NSDDesign": ".nsd",
+    "load_nsd": ".nsd",
+    "prepare_nsd": ".nsd",
+    "Space": ".space",
+    "StoreWriter": ".store",
+    "load_store": ".store",
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from .brain_data import BrainData
+from .formats import label_masks
 from .images import FileImages
-from .nsd import add_combined_rois, label_masks
+from .manifest import Manifest, dataset_root
+from .nsd.rois import add_combined_rois
 from .safe_pickle import load_pickled_npy
 from .space import SURFACE_VERTICES, Space
 
@@ -58,8 +60,8 @@ def _images(folder: Path, prefix: str) -> tuple[list[Path], np.ndarray]:
 
 
 def load_algonauts(
-    root,
     subject: int,
+    data_dir=None,
     *,
     test_ids=None,
     test_fraction: float = 0.1,
@@ -70,10 +72,11 @@ def load_algonauts(
 
     Parameters
     ----------
-    root : path-like
-        Folder that holds ``subj01/``, ``subj02/``, ...
     subject : int
         1-8.
+    data_dir : path-like, optional
+        Data folder whose ``algonauts2023/`` holds ``subj01/``, ``subj02/``, ...;
+        ``$BRAINENC_DATA`` or ``~/brainenc_data`` by default.
     test_ids : array of int, optional
         0-based NSD ids of the training images to hold out as the test split.
     test_fraction : float
@@ -90,7 +93,7 @@ def load_algonauts(
         vertices, left hemisphere first, in ``fsaverage`` space (``space.vertices`` says which
         vertices); ROIs from ``roi_masks``; ``meta["nsd_ids"]`` gives each image's 73k id.
     """
-    root = Path(root).expanduser()
+    root = dataset_root(Manifest.load("algonauts2023"), data_dir)
     base = root / f"subj{subject:02d}"
     if not base.is_dir():
         others = sorted(p.name for p in root.glob("subj*")) if root.is_dir() else []

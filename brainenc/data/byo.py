@@ -14,8 +14,8 @@ import numpy as np
 
 from ..files import inside
 from .brain_data import BrainData
+from .formats import label_masks, read_ctab, read_surface_responses
 from .images import FileImages
-from .nsd import label_masks, read_ctab
 from .space import SURFACE_VERTICES, Space
 
 
@@ -31,28 +31,6 @@ def _read_toml(path: Path) -> dict:
         raise ValueError(f"{path} is not valid TOML: {e}") from None
 
 
-def _surface_file(path: Path) -> np.ndarray:
-    """(n_images, n_vertices) from an MGH/MGZ or GIfTI file."""
-    import nibabel as nib
-
-    if not path.exists():
-        raise FileNotFoundError(f"responses file {path} does not exist")
-    name = path.name.lower()
-    if name.endswith(".gii"):
-        img = nib.load(str(path))
-        if not img.darrays:
-            raise ValueError(f"{path} has no data arrays")
-        return np.stack([np.asarray(d.data, np.float32).reshape(-1) for d in img.darrays])
-    if name.endswith((".mgh", ".mgz")):
-        data = np.asarray(nib.load(str(path)).dataobj, np.float32)
-        if data.ndim != 4 or data.shape[1:3] != (1, 1):
-            raise ValueError(
-                f"{path} has shape {data.shape}; expected (n_vertices, 1, 1, n_images)"
-            )
-        return np.ascontiguousarray(data[:, 0, 0, :].T)
-    raise ValueError(f"{path}: surface responses must be .mgh, .mgz or .gii")
-
-
 def _responses(cfg: dict, folder: Path):
     """Responses array (or h5py dataset) and its Space."""
     import nibabel as nib
@@ -64,7 +42,7 @@ def _responses(cfg: dict, folder: Path):
             if side not in cfg:
                 continue
             side_path = inside(folder, cfg[side], f"[responses] {side}")
-            data = _surface_file(side_path)
+            data = read_surface_responses(side_path)
             if n_hemi is not None and data.shape[1] != n_hemi:
                 raise ValueError(
                     f"{side_path} has {data.shape[1]} vertices but {space_name} has "
@@ -116,7 +94,7 @@ def _responses(cfg: dict, folder: Path):
             space_name, resp.shape[1], mask=mask, affine=img.affine
         )
     elif name.endswith((".mgh", ".mgz", ".gii")):
-        resp = _surface_file(path)
+        resp = read_surface_responses(path)
     else:
         raise ValueError(f"{path}: unsupported responses format; use npy, h5, nii.gz, gii or mgh")
     if resp.ndim != 2:

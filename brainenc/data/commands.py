@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_data_commands(subparsers) -> argparse.ArgumentParser:
@@ -88,7 +87,7 @@ def _download(args) -> int:
         exclude=args.exclude,
         workers=args.workers,
         dry_run=args.dry_run,
-        quiet=args.quiet,
+        progress=not args.quiet,
         verify=args.verify,
         base_url=args.base_url,
         timeout=args.timeout,
@@ -98,25 +97,23 @@ def _download(args) -> int:
 
 
 def _prepare(args) -> int:
-    from .manifest import default_data_dir
     from .nsd import prepare_nsd
 
     if args.subject is None:
         from ..validation import UsageError
 
         raise UsageError("brainenc data prepare nsd needs --subject (1-8)")
-    root = Path(args.data_dir or default_data_dir()).expanduser() / "nsd"
     path = prepare_nsd(
-        root,
         args.subject,
         args.space or "fsaverage",
         args.sessions,
+        args.data_dir,
         out=args.out,
         dtype=args.dtype,
         zscore=not args.no_zscore,
         nsdgeneral=args.nsdgeneral,
         mesh=args.mesh,
-        quiet=args.quiet,
+        progress=not args.quiet,
         overwrite=args.overwrite,
     )
     if not args.quiet:

@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..files import inside
-from .manifest import FileSpec, LockFile, Manifest, default_data_dir
+from .manifest import FileSpec, LockFile, Manifest, dataset_root
 
 _CHUNK = 1 << 20
 # small network reads: a dropped connection loses at most one read's worth of bytes
@@ -106,12 +106,6 @@ class DownloadReport:
     skipped: list[str] = field(default_factory=list)
     refetched: list[str] = field(default_factory=list)
     bytes: int = 0
-
-
-def dataset_root(manifest: Manifest, data_dir=None) -> Path:
-    """Local root of a dataset: ``<data_dir>/<manifest name>``."""
-    data_dir = Path(data_dir or default_data_dir()).expanduser()
-    return inside(data_dir, manifest.name, f"dataset name in {manifest.source}")
 
 
 def plan_download(
@@ -197,7 +191,7 @@ def download(
     exclude: Sequence[str] | None = None,
     workers: int = 4,
     dry_run: bool = False,
-    quiet: bool = False,
+    progress: bool = True,
     verify: bool = False,
     base_url: str | None = None,
     retries: int = 5,
@@ -216,8 +210,8 @@ def download(
         Files transferred in parallel.
     dry_run : bool
         Only print what would be fetched and how many GB; no network access.
-    quiet : bool
-        No progress bar and no printed summary.
+    progress : bool
+        Show a progress bar and print a summary (``False``: print nothing).
     retries : int
         Attempts per file after a dropped or stalled connection (each resumes where the last
         stopped).
@@ -250,7 +244,7 @@ def download(
     )
     report = DownloadReport(plan)
     if dry_run:
-        if not quiet:
+        if progress:
             print(plan.describe())
         return report
     lock = LockFile(plan.root, manifest.name)
@@ -266,7 +260,7 @@ def download(
             lock.record(f.spec.relpath, sha256_file(f.dest), st.st_size, st.st_mtime_ns, f.url)
         report.skipped.append(f.spec.relpath)
     if not todo:
-        if not quiet:
+        if progress:
             print(f"{manifest.name}: all {len(plan.files)} files complete in {plan.root}")
         return report
     if manifest.dataset.get("download") == "manual" or not (base_url or manifest.base_url):
@@ -278,8 +272,8 @@ def download(
             f"Unpack it into {plan.root}; missing:\n  {missing}{more}"
         )
     limits = _Limits(retries, timeout, connect_timeout, min_rate, rate_window)
-    _fetch_all(todo, lock, report, workers, quiet, limits)
-    if not quiet:
+    _fetch_all(todo, lock, report, workers, progress, limits)
+    if progress:
         print(
             f"{manifest.name}: fetched {len(report.fetched)} files "
             f"({report.bytes / 1e9:.2f} GB), {len(report.skipped)} already complete"
@@ -302,12 +296,12 @@ class _TooSlow(Exception):
     """The server delivered under the minimum rate for a whole window."""
 
 
-def _fetch_all(todo, lock, report, workers, quiet, limits: _Limits) -> None:
+def _fetch_all(todo, lock, report, workers, progress: bool, limits: _Limits) -> None:
     import requests
     from tqdm.auto import tqdm
 
     total = sum(f.spec.size or 0 for f in todo)
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc="download", disable=quiet)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="download", disable=not progress)
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=max(workers, 1), max_retries=0)
     session.mount("http://", adapter)

@@ -1,10 +1,12 @@
 """Dataset manifests (what files a dataset has and where) and lock files (what was downloaded).
 
-A manifest is a TOML file in ``data_manifests/``: a ``[dataset]`` table (name, base URL, access
-and licence notes), a ``[subjects]`` table (ids and sessions per subject) and one ``[[files]]``
-entry per kind of file, whose ``path`` is a template over ``{subject}``, ``{session}``,
-``{hemi}`` and ``{label}`` (Python format syntax, e.g. ``subj{subject:02d}``). Expanding a manifest
-for a subject, a space and a set of sessions gives the list of files to fetch or read.
+A manifest is a TOML file in ``data_manifests/`` (installed inside the package as
+``brainenc/data_manifests``, see :func:`manifest_dir`): a ``[dataset]`` table (name, base URL,
+access and licence notes), a ``[subjects]`` table (ids and sessions per subject) and one
+``[[files]]`` entry per kind of file, whose ``path`` is a template over ``{subject}``,
+``{session}``, ``{hemi}`` and ``{label}`` (Python format syntax, e.g. ``subj{subject:02d}``).
+Expanding a manifest for a subject, a space and a set of sessions gives the list of files to fetch
+or read.
 
 Checksums of the real files are not known in advance, so the first download records each file's
 sha256 and size in a lock file next to the data (``brainenc-lock.json``); later runs verify
@@ -20,26 +22,44 @@ import string
 import threading
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from ..files import inside, write_atomically
 
 #: Template fields a manifest path may use.
 TEMPLATE_FIELDS = ("subject", "session", "hemi", "label")
-#: Hemisphere prefixes used in file names.
-HEMIS = ("lh", "rh")
+#: The hemispheres, left first (the order of targets), and the prefix of their files.
+HEMISPHERES = {"left": "lh", "right": "rh"}
 LOCK_NAME = "brainenc-lock.json"
-_MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
+#: The manifests of a source checkout (or an editable install): the repository's top level.
+_CHECKOUT_MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
 
 
 def manifest_dir() -> Path:
-    """Folder of the bundled manifests (``$BRAINENC_MANIFESTS`` overrides it)."""
-    return Path(os.environ.get("BRAINENC_MANIFESTS", _MANIFEST_DIR))
+    """Folder of the bundled manifests.
+
+    ``$BRAINENC_MANIFESTS`` when set; else ``brainenc/data_manifests`` inside the installed package
+    (the wheel ships the top-level ``data_manifests/`` there), found with ``importlib.resources``;
+    else, in a source checkout, the top-level ``data_manifests/`` itself.
+    """
+    if "BRAINENC_MANIFESTS" in os.environ:
+        return Path(os.environ["BRAINENC_MANIFESTS"])
+    bundled = resources.files("brainenc") / "data_manifests"
+    if bundled.is_dir():
+        return Path(str(bundled))
+    return _CHECKOUT_MANIFESTS
 
 
 def default_data_dir() -> Path:
     """Root folder for downloaded datasets: ``$BRAINENC_DATA`` or ``~/brainenc_data``."""
     return Path(os.environ.get("BRAINENC_DATA", Path.home() / "brainenc_data")).expanduser()
+
+
+def dataset_root(manifest: Manifest, data_dir=None) -> Path:
+    """Local root of a dataset: ``<data_dir>/<manifest name>``."""
+    data_dir = Path(data_dir or default_data_dir()).expanduser()
+    return inside(data_dir, manifest.name, f"dataset name in {manifest.source}")
 
 
 def parse_sessions(spec, n_available: int | None = None) -> list[int]:
@@ -298,7 +318,8 @@ class Manifest:
                 sel = parse_sessions(sessions, n_sessions or None)
                 grid = [{**g, "session": s} for g in grid for s in sel]
             if "hemi" in names:
-                grid = [{**g, "hemi": h} for g in grid for h in e.get("hemis", HEMIS)]
+                hemis = e.get("hemis", HEMISPHERES.values())
+                grid = [{**g, "hemi": h} for g in grid for h in hemis]
             if "label" in names:
                 grid = [{**g, "label": lab} for g in grid for lab in e["labels"]]
             for g in grid:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .manifest import HEMISPHERES  # noqa: F401 (the maps import it from here)
+
 #: Vertices per hemisphere of the FreeSurfer fsaverage family.
 SURFACE_VERTICES = {
     "fsaverage": 163842,
@@ -13,7 +15,6 @@ SURFACE_VERTICES = {
     "fsaverage5": 10242,
     "fsaverage4": 2562,
 }
-HEMISPHERES = ("left", "right")
 
 
 @dataclass

@@ -11,34 +11,26 @@ The names below are imported on first use, so that the ``brainenc`` command, whi
 
 from __future__ import annotations
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "ROI_COLORS": "cortical_map",
-    "CorticalMap": "cortical_map",
-    "mesh": "fsaverage",
-    "view_surface": "interactive",
-    "accuracy_map": "kinds",
-    "alpha_map": "kinds",
-    "comparison_map": "kinds",
-    "noise_ceiling_map": "kinds",
-    "preference_map": "kinds",
-    "roi_map": "kinds",
-    "build_report": "report",
-    "draw_map": "run_dir",
-    "draw_standard_maps": "standard",
-    "plot_surface": "surface",
-    "plot_volume": "volume",
-    "volume_image": "volume",
+    "ROI_COLORS": ".cortical_map",
+    "CorticalMap": ".cortical_map",
+    "mesh": ".fsaverage",
+    "view_surface": ".interactive",
+    "accuracy_map": ".kinds",
+    "alpha_map": ".kinds",
+    "comparison_map": ".kinds",
+    "noise_ceiling_map": ".kinds",
+    "preference_map": ".kinds",
+    "roi_map": ".kinds",
+    "build_report": ".report",
+    "draw_map": ".run_dir",
+    "draw_standard_maps": ".standard",
+    "plot_surface": ".surface",
+    "plot_volume": ".volume",
+    "volume_image": ".volume",
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,7 @@ stimuli, say) loads neither open_clip nor diffusers.
 
 from __future__ import annotations
 
-from importlib import import_module
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "WORLD_MODELS": "build",
@@ -44,13 +44,4 @@ _EXPORTS = {
     "world_pipeline": "synthesis",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, {k: f".{v}" for k, v in _EXPORTS.items()})

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 
 
 @pytest.fixture(scope="session")
 def nsd_root(tmp_path_factory):
     """One NSD subject (3 sessions, fsaverage4-sized surfaces and a small volume)."""
-    root = tmp_path_factory.mktemp("nsd")
+    root = tmp_path_factory.mktemp("data") / "nsd"  # <data_dir>/nsd
     info = write_nsd_fixture(root, subject=1, n_sessions=3)
     return root, info
 

@@ -1,21 +1,22 @@
 import numpy as np
 import pytest
 
+from brainenc.data._fixtures import image_id_of, write_algonauts_fixture
 from brainenc.data.algonauts import load_algonauts
-from brainenc.data.fixtures import image_id_of, write_algonauts_fixture
 
 N_HEMI = 163842
 
 
 @pytest.fixture
 def alg(tmp_path):
-    info = write_algonauts_fixture(tmp_path, subject=1)
-    return tmp_path, info
+    root = tmp_path / "algonauts2023"
+    info = write_algonauts_fixture(root, subject=1)
+    return root, info
 
 
 def test_responses_vertices_images_and_split(alg):
     root, info = alg
-    bd = load_algonauts(root, 1)
+    bd = load_algonauts(1, data_dir=root.parent)
     np.testing.assert_array_equal(
         bd.responses, np.concatenate([info["lh_fmri"], info["rh_fmri"]], 1)
     )
@@ -27,13 +28,13 @@ def test_responses_vertices_images_and_split(alg):
     np.testing.assert_array_equal(image_id_of(bd.images[np.arange(bd.n_images)]), info["nsd_ids"])
     assert bd.meta["nsd_ids"] == info["nsd_ids"].tolist()
     assert len(bd.test) == 4 and len(bd.train) == 36
-    again = load_algonauts(root, 1)
+    again = load_algonauts(1, data_dir=root.parent)
     np.testing.assert_array_equal(bd.test, again.test)  # seeded
 
 
 def test_rois_from_challenge_space_masks(alg):
     root, _ = alg
-    bd = load_algonauts(root, 1)
+    bd = load_algonauts(1, data_dir=root.parent)
     lab = np.concatenate(
         [
             np.load(root / f"subj01/roi_masks/{h}.floc-faces_challenge_space.npy")
@@ -47,13 +48,13 @@ def test_rois_from_challenge_space_masks(alg):
 
 def test_test_ids_and_released_test_fmri(alg):
     root, info = alg
-    bd = load_algonauts(root, 1, test_ids=info["nsd_ids"][[3, 7]])
+    bd = load_algonauts(1, test_ids=info["nsd_ids"][[3, 7]], data_dir=root.parent)
     np.testing.assert_array_equal(bd.test, [3, 7])
     test_dir = root / "subj01/test_split/test_fmri"
     test_dir.mkdir(parents=True)
     for h, n in (("lh", 120), ("rh", 130)):
         np.save(test_dir / f"{h}_test_fmri.npy", np.ones((6, n), np.float32))
-    bd = load_algonauts(root, 1)
+    bd = load_algonauts(1, data_dir=root.parent)
     assert bd.n_images == 46
     np.testing.assert_array_equal(bd.test, np.arange(40, 46))
     assert (bd.responses[40:] == 1).all()
@@ -66,9 +67,9 @@ def test_mismatched_files_are_named(alg):
         np.zeros((40, 7), np.float32),
     )
     with pytest.raises(ValueError, match=r"rh_training_fmri\.npy has shape \(40, 7\)"):
-        load_algonauts(root, 1)
+        load_algonauts(1, data_dir=root.parent)
     with pytest.raises(FileNotFoundError, match="found: subj01"):
-        load_algonauts(root, 2)
+        load_algonauts(2, data_dir=root.parent)
 
 
 def test_missing_image_is_named(alg):
@@ -76,4 +77,4 @@ def test_missing_image_is_named(alg):
     victim = sorted((root / "subj01/training_split/training_images").glob("train-0005_*"))[0]
     victim.unlink()
     with pytest.raises(ValueError, match="train-0005_nsd"):
-        load_algonauts(root, 1)
+        load_algonauts(1, data_dir=root.parent)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from brainenc.data._fixtures import image_id_of, write_byo_fixture
 from brainenc.data.byo import load_byo
-from brainenc.data.fixtures import image_id_of, write_byo_fixture
 
 
 @pytest.mark.parametrize("fmt", ["npy", "hdf5", "nifti", "gifti", "mgh"])

@@ -4,12 +4,18 @@ import time
 
 import pytest
 
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.download import ChecksumError, DownloadError, download, plan_download
-from brainenc.data.fixtures import write_nsd_fixture
 from brainenc.data.manifest import LockFile, Manifest
 
 BETA = "nsddata_betas/ppdata/subj01/fsaverage/betas_fithrf_GLMdenoise_RR/lh.betas_session01.mgh"
-KW = {"subject": 1, "space": "fsaverage", "sessions": "1-2", "exclude": ["stimuli"], "quiet": True}
+KW = {
+    "subject": 1,
+    "space": "fsaverage",
+    "sessions": "1-2",
+    "exclude": ["stimuli"],
+    "progress": False,
+}
 
 
 @pytest.fixture
@@ -102,7 +108,7 @@ def test_persistent_checksum_mismatch_fails_loudly_and_leaves_nothing(tmp_path, 
         }
     )
     with pytest.raises(ChecksumError, match="failed its integrity check twice"):
-        download(m, data_dir=tmp_path, quiet=True)
+        download(m, data_dir=tmp_path, progress=False)
     assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == []
 
 
@@ -114,7 +120,7 @@ def test_missing_remote_file_names_the_url(tmp_path, faulty_server):
         }
     )
     with pytest.raises(DownloadError, match=r"nope\.bin does not exist on the server"):
-        download(m, data_dir=tmp_path, quiet=True)
+        download(m, data_dir=tmp_path, progress=False)
 
 
 def test_offline_failure_is_fast(tmp_path):
@@ -130,7 +136,7 @@ def test_offline_failure_is_fast(tmp_path):
 
 def test_manual_dataset_lists_what_is_missing(tmp_path):
     with pytest.raises(DownloadError, match="cannot be downloaded automatically") as e:
-        download("algonauts2023", subject=1, data_dir=tmp_path, quiet=True)
+        download("algonauts2023", subject=1, data_dir=tmp_path, progress=False)
     assert "subj01/training_split/training_fmri/lh_training_fmri.npy" in str(e.value)
 
 

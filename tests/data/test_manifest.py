@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -89,3 +90,38 @@ def test_lock_file_round_trip_and_dataset_check(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["brainenc-lock.json"]  # no temp files left
     with pytest.raises(ValueError, match="belongs to dataset 'nsd'"):
         LockFile(tmp_path, "algonauts2023")
+
+
+def test_an_installed_package_finds_its_manifests_through_importlib_resources(tmp_path):
+    """The wheel's layout (pyproject's force-include), imported without the repository."""
+    import shutil
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    import brainenc
+
+    repo = Path(brainenc.__file__).parents[1]
+    with open(repo / "pyproject.toml", "rb") as f:
+        wheel = tomllib.load(f)["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["force-include"] == {"data_manifests": "brainenc/data_manifests"}
+    site = tmp_path / "site"
+    ignore = shutil.ignore_patterns("__pycache__", "*.safetensors")
+    shutil.copytree(repo / "brainenc", site / "brainenc", ignore=ignore)
+    shutil.copytree(repo / "data_manifests", site / "brainenc" / "data_manifests")
+    code = (
+        "import brainenc\nfrom brainenc.data.manifest import Manifest, manifest_dir\n"
+        "print(brainenc.__file__)\nprint(manifest_dir())\nprint(Manifest.load('nsd').source)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BRAINENC_MANIFESTS"}
+    env["PYTHONPATH"] = str(site)
+    # -S: no site-packages, so neither an editable install nor the repository is importable
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    package, folder, source = out.stdout.split()
+    assert package == str(site / "brainenc" / "__init__.py")
+    assert folder == str(site / "brainenc" / "data_manifests")
+    assert source == str(site / "brainenc" / "data_manifests" / "nsd.toml")

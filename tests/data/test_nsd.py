@@ -4,10 +4,10 @@ import pytest
 from scipy.stats import zscore
 
 from brainenc.data import nsd
-from brainenc.data.fixtures import image_id_of, write_nsd_fixture
+from brainenc.data._fixtures import image_id_of, write_nsd_fixture
 from brainenc.data.manifest import Manifest
-from brainenc.data.nsd import load_nsd, prepare_nsd
-from brainenc.data.store import load_store
+from brainenc.data.nsd import load_nsd, prepare_nsd, sources
+from brainenc.data.store import load_store, store_array
 
 MAN = Manifest.load("nsd")
 SESSIONS = [1, 2, 3]
@@ -39,7 +39,7 @@ def average(trials, trial_ids):
 @pytest.fixture(scope="module")
 def fsavg(nsd_root):
     root, info = nsd_root
-    bd = load_nsd(root, 1, "fsaverage", "1-3", mesh="fsaverage4", quiet=True)
+    bd = load_nsd(1, "fsaverage", "1-3", mesh="fsaverage4", progress=False, data_dir=root.parent)
     return root, info, bd
 
 
@@ -122,15 +122,15 @@ def test_rois_mapped_from_native_surface_with_ctab_names(fsavg):
 def test_nsdgeneral_masking_and_float16(fsavg, tmp_path):
     root, _, full = fsavg
     bd = load_nsd(
-        root,
         1,
         "fsaverage",
         "1-3",
         mesh="fsaverage4",
-        quiet=True,
+        progress=False,
         nsdgeneral=True,
         dtype="float16",
         out=tmp_path / "s.h5",
+        data_dir=root.parent,
     )
     keep = full.roi("nsdgeneral")
     assert bd.n_targets == keep.sum()
@@ -142,7 +142,7 @@ def test_nsdgeneral_masking_and_float16(fsavg, tmp_path):
 
 def test_func1pt8mm_hdf5_and_nifti_agree_with_independent_computation(nsd_root, tmp_path):
     root, info = nsd_root
-    bd = load_nsd(root, 1, "func1pt8mm", "1-3", quiet=True)
+    bd = load_nsd(1, "func1pt8mm", "1-3", progress=False, data_dir=root.parent)
     mask = (
         np.asarray(nib.load(str(root / MAN.path("brainmask", "func1pt8mm", subject=1))).dataobj) > 0
     )
@@ -159,7 +159,9 @@ def test_func1pt8mm_hdf5_and_nifti_agree_with_independent_computation(nsd_root, 
     for p in h5:
         p.rename(p.with_suffix(".hdf5.off"))
     try:
-        bd2 = load_nsd(root, 1, "func1pt8mm", "1-3", quiet=True, out=tmp_path / "nii.h5")
+        bd2 = load_nsd(
+            1, "func1pt8mm", "1-3", progress=False, out=tmp_path / "nii.h5", data_dir=root.parent
+        )
         np.testing.assert_allclose(bd2.rows(np.arange(40)), bd.rows(np.arange(40)), atol=1e-6)
     finally:
         for p in h5:
@@ -167,21 +169,24 @@ def test_func1pt8mm_hdf5_and_nifti_agree_with_independent_computation(nsd_root, 
 
 
 def test_store_is_reused_and_rebuilt_when_inputs_change(tmp_path):
-    write_nsd_fixture(tmp_path, 1, 2, spaces=("fsaverage",), stimuli=False)
-    p1 = prepare_nsd(tmp_path, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
+    write_nsd_fixture(tmp_path / "nsd", 1, 2, spaces=("fsaverage",), stimuli=False)
+    p1 = prepare_nsd(1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=tmp_path)
     t1 = p1.stat().st_mtime_ns
-    assert prepare_nsd(tmp_path, 1, sessions="1-2", mesh="fsaverage4", quiet=True) == p1
+    assert (
+        prepare_nsd(1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=tmp_path) == p1
+    )
     assert p1.stat().st_mtime_ns == t1
-    beta = tmp_path / MAN.path("betas", "fsaverage", subject=1, session=2, hemi="rh")
+    beta = tmp_path / "nsd" / MAN.path("betas", "fsaverage", subject=1, session=2, hemi="rh")
     beta.touch()
-    prepare_nsd(tmp_path, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
+    prepare_nsd(1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=tmp_path)
     assert p1.stat().st_mtime_ns != t1
 
 
 @pytest.fixture
 def small(tmp_path):
-    write_nsd_fixture(tmp_path, 1, 2, spaces=("fsaverage",), stimuli=False)
-    return tmp_path
+    root = tmp_path / "nsd"
+    write_nsd_fixture(root, 1, 2, spaces=("fsaverage",), stimuli=False)
+    return root
 
 
 def nothing_written(root):
@@ -193,7 +198,7 @@ def test_missing_session_file_is_named_with_the_fix(small):
     beta = small / MAN.path("betas", "fsaverage", subject=1, session=2, hemi="lh")
     beta.unlink()
     with pytest.raises(FileNotFoundError) as e:
-        prepare_nsd(small, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
+        prepare_nsd(1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=small.parent)
     assert "lh.betas_session02.mgh" in str(e.value)
     assert "brainenc data download nsd --subject 1" in str(e.value)
     assert nothing_written(small)
@@ -206,27 +211,27 @@ def test_truncated_mgh_is_named(small):
     with pytest.raises(
         ValueError, match=r"rh\.betas_session02\.mgh is truncated.*download it again"
     ):
-        prepare_nsd(small, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
+        prepare_nsd(1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=small.parent)
     assert nothing_written(small)
 
 
 def test_wrong_space_mesh_and_subject(small):
     with pytest.raises(ValueError, match="no space 'fsaverage5'"):
-        prepare_nsd(small, 1, space="fsaverage5", quiet=True)
+        prepare_nsd(1, space="fsaverage5", progress=False, data_dir=small.parent)
     with pytest.raises(ValueError, match=r"2562 vertices but mesh 'fsaverage'.*mesh='fsaverage4'"):
-        prepare_nsd(small, 1, sessions="1-2", quiet=True)
+        prepare_nsd(1, sessions="1-2", progress=False, data_dir=small.parent)
     with pytest.raises(ValueError, match="no subject 9"):
-        prepare_nsd(small, 9, quiet=True)
+        prepare_nsd(9, progress=False, data_dir=small.parent)
     with pytest.raises(ValueError, match="only sessions 1-30"):
-        prepare_nsd(small, 4, sessions="1-40", quiet=True)
+        prepare_nsd(4, sessions="1-40", progress=False, data_dir=small.parent)
     assert nothing_written(small)
 
 
 def test_store_of_another_subject_is_refused(small):
     from brainenc.data.images import ArrayImages
 
-    path = prepare_nsd(small, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
-    n = len(nsd.store_array(path, "image_ids"))
+    path = prepare_nsd(1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=small.parent)
+    n = len(store_array(path, "image_ids"))
     images = ArrayImages(np.zeros((n, 2, 2, 3), np.uint8))
     assert load_store(path, images, expect={"subject": 1}).n_images == n
     with pytest.raises(ValueError, match="prepared for subject=1, not 2"):
@@ -235,7 +240,7 @@ def test_store_of_another_subject_is_refused(small):
 
 def test_failure_mid_stream_leaves_nothing(small, monkeypatch):
     calls = {"n": 0}
-    real = nsd._read_session_surface
+    real = sources.read_session_surface
 
     def flaky(path, n):
         calls["n"] += 1
@@ -243,9 +248,9 @@ def test_failure_mid_stream_leaves_nothing(small, monkeypatch):
             raise OSError(f"disk error reading {path}")
         return real(path, n)
 
-    monkeypatch.setattr(nsd, "_read_session_surface", flaky)
+    monkeypatch.setattr(sources, "read_session_surface", flaky)
     with pytest.raises(OSError, match="disk error"):
-        prepare_nsd(small, 1, sessions="1-2", mesh="fsaverage4", quiet=True)
+        prepare_nsd(1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=small.parent)
     assert nothing_written(small)
 
 

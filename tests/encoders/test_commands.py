@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 
 from brainenc.cli import main
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.manifest import Manifest
 from brainenc.data.nsd import prepare_nsd
 from brainenc.encoders import load_encoder
@@ -15,7 +15,9 @@ from brainenc.encoders import load_encoder
 def test_features_then_fit(tmp_path, capsys):
     root = tmp_path / "nsd"
     write_nsd_fixture(root, 1, 1, spaces=("fsaverage",), mesh="fsaverage4")
-    store = prepare_nsd(root, 1, "fsaverage", "1", mesh="fsaverage4", quiet=True)
+    store = prepare_nsd(
+        1, "fsaverage", "1", mesh="fsaverage4", progress=False, data_dir=root.parent
+    )
     stimuli = str(root / Manifest.load("nsd").path("stimuli"))
     common = ["--stimuli", stimuli, "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     assert main(["features", str(store), *common]) == 0

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from brainenc.data import ArrayImages
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.nsd import prepare_nsd
 from brainenc.encoders import LinearEncoder, load_encoder
 from brainenc.features import Backbone, cached_features
@@ -90,7 +90,10 @@ def _in_threads(targets):
 def test_two_prepares_of_one_store_build_it_once(tmp_path):
     root = tmp_path / "nsd"
     write_nsd_fixture(root, 1, 2, spaces=("fsaverage",), stimuli=False)
-    prepare = lambda: prepare_nsd(root, 1, sessions="1-2", mesh="fsaverage4", quiet=True)  # noqa: E731
+
+    def prepare():
+        return prepare_nsd(1, "fsaverage", "1-2", root.parent, mesh="fsaverage4", progress=False)
+
     results = _in_threads([prepare, prepare])
     assert not any(isinstance(r, Exception) for r in results), results
     assert results[0] == results[1] and results[0].is_file()

@@ -23,7 +23,7 @@ def _download_in_thread(url, data_dir) -> tuple[BaseException | None, float]:
 
     def run():
         try:
-            download(m, data_dir=data_dir, quiet=True, workers=1, **LIMITS)
+            download(m, data_dir=data_dir, progress=False, workers=1, **LIMITS)
         except BaseException as e:
             result[0] = e
 

@@ -15,9 +15,9 @@ import pytest
 from scipy.stats import zscore
 
 from brainenc.data import nsd
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 from brainenc.data.manifest import Manifest
-from brainenc.data.nsd import prepare_nsd
+from brainenc.data.nsd import prepare_nsd, sources
 
 MAN = Manifest.load("nsd")
 FORK = multiprocessing.get_context("fork")
@@ -25,12 +25,15 @@ FORK = multiprocessing.get_context("fork")
 
 @pytest.fixture
 def small(tmp_path):
-    write_nsd_fixture(tmp_path, 1, 2, spaces=("fsaverage",), stimuli=False)
-    return tmp_path
+    root = tmp_path / "nsd"
+    write_nsd_fixture(root, 1, 2, spaces=("fsaverage",), stimuli=False)
+    return root
 
 
 def _prepare(root, **kwargs):
-    return prepare_nsd(root, 1, sessions="1-2", mesh="fsaverage4", quiet=True, **kwargs)
+    return prepare_nsd(
+        1, sessions="1-2", mesh="fsaverage4", progress=False, data_dir=root.parent, **kwargs
+    )
 
 
 def test_missing_label_files_are_reported_before_any_session(small, monkeypatch):
@@ -39,7 +42,7 @@ def test_missing_label_files_are_reported_before_any_session(small, monkeypatch)
     label.unlink()
     transform.unlink()
     read = []
-    monkeypatch.setattr(nsd, "_read_session_surface", lambda *a: read.append(a))
+    monkeypatch.setattr(sources, "read_session_surface", lambda *a: read.append(a))
     with pytest.raises(FileNotFoundError, match="2 input files of NSD subject 1") as e:
         _prepare(small)
     assert str(label) in str(e.value) and str(transform) in str(e.value)
@@ -48,13 +51,13 @@ def test_missing_label_files_are_reported_before_any_session(small, monkeypatch)
 
 
 def _slow_prepare(root):
-    real = nsd._read_session_surface
+    real = sources.read_session_surface
 
     def slow(*args):
         time.sleep(0.3)
         return real(*args)
 
-    nsd._read_session_surface = slow
+    sources.read_session_surface = slow
     _prepare(root)
 
 
@@ -82,18 +85,19 @@ def test_corrupt_design_file_is_named(small):
 
 @pytest.mark.parametrize("fmt", ["hdf5", "nii.gz"])
 def test_truncated_volume_betas_name_the_file_and_the_fix(tmp_path, monkeypatch, fmt):
-    write_nsd_fixture(tmp_path, 1, 2, spaces=("func1pt8mm",), volume_formats=(fmt,), stimuli=False)
+    root = tmp_path / "nsd"
+    write_nsd_fixture(root, 1, 2, spaces=("func1pt8mm",), volume_formats=(fmt,), stimuli=False)
     key = "betas" if fmt == "hdf5" else "betas_nifti"
-    beta = tmp_path / MAN.path(key, "func1pt8mm", subject=1, session=2)
+    beta = root / MAN.path(key, "func1pt8mm", subject=1, session=2)
     beta.write_bytes(beta.read_bytes()[: beta.stat().st_size // 2])
     read = []
-    real = nsd._VolumeSource.read
-    monkeypatch.setattr(nsd._VolumeSource, "read", lambda *a: read.append(a[1]) or real(*a))
+    real = sources.VolumeSource.read
+    monkeypatch.setattr(sources.VolumeSource, "read", lambda *a: read.append(a[1]) or real(*a))
     with pytest.raises(ValueError, match=rf"betas_session02\.{fmt} is truncated or corrupt"):
-        prepare_nsd(tmp_path, 1, "func1pt8mm", "1-2", quiet=True)
+        prepare_nsd(1, "func1pt8mm", "1-2", progress=False, data_dir=tmp_path)
     # HDF5 shows truncation on open, so it is found before any session is read
     assert read == ([] if fmt == "hdf5" else [1, 2])
-    assert not list((tmp_path / "prepared").glob("*"))
+    assert not list((root / "prepared").glob("*"))
 
 
 def test_a_nan_trial_is_left_out_of_its_average_only(small):

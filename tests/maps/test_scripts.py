@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from brainenc.data.fixtures import write_nsd_fixture
+from brainenc.data._fixtures import write_nsd_fixture
 
 
 @pytest.mark.parametrize("name", ["fit_nsd_subject", "cortical_maps", "synthesize_rois"])

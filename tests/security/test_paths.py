@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
+from brainenc.data._fixtures import write_byo_fixture, write_nsd_fixture
 from brainenc.data.byo import load_byo
 from brainenc.data.download import download, plan_download
-from brainenc.data.fixtures import write_byo_fixture, write_nsd_fixture
 from brainenc.data.manifest import Manifest, manifest_dir
 from brainenc.data.nsd import prepare_nsd
 
@@ -26,7 +26,7 @@ UNREACHABLE = "http://127.0.0.1:9/"
 def test_download_refuses_file_paths_out_of_the_dataset_root(tmp_path, entry):
     m = Manifest.from_dict({"dataset": {"name": "toy", "base_url": UNREACHABLE}, "files": [entry]})
     with pytest.raises(ValueError, match=r"file path in <memory> is .*must be a relative path"):
-        download(m, data_dir=tmp_path / "data", quiet=True)
+        download(m, data_dir=tmp_path / "data", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
@@ -49,7 +49,7 @@ def test_prepare_refuses_a_manifest_path_out_of_the_root(tmp_path, monkeypatch):
     (manifests / "nsd.toml").write_text(text.replace(design, "../elsewhere/nsd_expdesign.mat"))
     monkeypatch.setenv("BRAINENC_MANIFESTS", str(manifests))
     with pytest.raises(ValueError, match=r"'expdesign' file path in .*must be a relative path"):
-        prepare_nsd(root, 1, "fsaverage", "1", quiet=True)
+        prepare_nsd(1, "fsaverage", "1", progress=False, data_dir=root.parent)
     assert not (root / "prepared").exists()
 
 

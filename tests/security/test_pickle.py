@@ -8,16 +8,18 @@ from pathlib import Path
 import pytest
 
 import brainenc
+from brainenc.data._fixtures import write_algonauts_fixture
 from brainenc.data.algonauts import load_algonauts
-from brainenc.data.fixtures import write_algonauts_fixture
 
 
 def test_algonauts_reader_refuses_a_crafted_mapping(tmp_path, crafted_npy):
-    write_algonauts_fixture(tmp_path, 1, n_train=6, n_test=2)
-    assert load_algonauts(tmp_path, 1).rois  # the released layout loads
-    marker = crafted_npy(tmp_path / "subj01" / "roi_masks" / "mapping_floc-faces.npy")
+    write_algonauts_fixture(tmp_path / "algonauts2023", 1, n_train=6, n_test=2)
+    assert load_algonauts(1, data_dir=tmp_path).rois  # the released layout loads
+    marker = crafted_npy(
+        tmp_path / "algonauts2023" / "subj01" / "roi_masks" / "mapping_floc-faces.npy"
+    )
     with pytest.raises(ValueError, match=r"mapping_floc-faces.npy cannot be loaded safely"):
-        load_algonauts(tmp_path, 1)
+        load_algonauts(1, data_dir=tmp_path)
     assert not marker.exists()
 
 

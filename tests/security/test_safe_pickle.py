@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainenc.data.fixtures import save_numpy1_pickle
+from brainenc.data._fixtures import save_numpy1_pickle
 from brainenc.data.safe_pickle import load_pickled_npy
 
 MAPPING = {0: "Unknown", 1: "V1v", 2: "V1d", np.int64(3): "hV4"}
