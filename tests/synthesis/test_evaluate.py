@@ -26,7 +26,8 @@ def test_grid_layout_and_saved_files(tmp_path):
     grid = image_grid(images, [f"img {i}\nline" for i in range(10)], columns=4, scale=2)
     assert grid.size == (4 * 128, 3 * (128 + 24 + 4))
     png, js = save_synthesis(tmp_path / "syn", "FFA", grid, {"a": 1})
-    assert Image.open(png).size == grid.size and json.loads(js.read_text()) == {"a": 1}
+    with Image.open(png) as saved:
+        assert saved.size == grid.size and json.loads(js.read_text()) == {"a": 1}
     assert sorted(p.name for p in (tmp_path / "syn").iterdir()) == ["FFA.json", "FFA.png"]
     save_synthesis(
         tmp_path / "syn", "PPA", grid, {}, {"guided": images[:3], "unguided": images[3:5]}
@@ -35,9 +36,8 @@ def test_grid_layout_and_saved_files(tmp_path):
     assert files == ["guided.npy", "guided_000.png", "guided_001.png", "guided_002.png",
                      "unguided.npy", "unguided_000.png", "unguided_001.png"]  # fmt: skip
     np.testing.assert_array_equal(np.load(tmp_path / "syn" / "PPA" / "guided.npy"), images[:3])
-    np.testing.assert_array_equal(
-        np.asarray(Image.open(tmp_path / "syn" / "PPA" / "unguided_001.png")), images[4]
-    )
+    with Image.open(tmp_path / "syn" / "PPA" / "unguided_001.png") as saved:
+        np.testing.assert_array_equal(np.asarray(saved), images[4])
 
 
 def test_comparison_grid_has_a_title_row_labels_and_worded_captions():
