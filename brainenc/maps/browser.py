@@ -55,7 +55,12 @@ def find_chromium() -> str | None:
 
 
 def load_page(
-    path: str | os.PathLike, *, width: int = 1280, height: int = 900, timeout: float = 60.0
+    path: str | os.PathLike,
+    *,
+    width: int = 1280,
+    height: int = 900,
+    timeout: float = 60.0,
+    fragment: str = "",
 ) -> PageLoad:
     """Open a local HTML file in headless Chromium and report what happened.
 
@@ -67,6 +72,8 @@ def load_page(
         Viewport in CSS pixels; the screenshot covers the full page height.
     timeout : float
         Seconds allowed for the whole load.
+    fragment : str
+        Open the page at ``#fragment`` (an element id), as a click on a link to it would.
 
     Returns
     -------
@@ -85,7 +92,7 @@ def load_page(
             f"no Chromium found (tried {', '.join(CHROMIUM_NAMES)} on PATH); install it (Debian: "
             "apt-get install chromium) or set BRAINENC_CHROMIUM to its executable"
         )
-    url = Path(path).resolve().as_uri()
+    url = Path(path).resolve().as_uri() + (f"#{fragment}" if fragment else "")
     with tempfile.TemporaryDirectory(prefix="brainenc-chromium-") as profile:
         with _DevTools(binary, profile, time.monotonic() + timeout) as browser:
             target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]

@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Colormap, ListedColormap
 
-#: Colours of the ROIs, in order (cycled): their outlines, and their fill in :func:`roi_map`.
-#: Chosen to stand out on the default inferno.
+#: Colours of the ROIs, in order (cycled): their fill in :func:`roi_map`. Outlines are drawn
+#: in one colour that no map uses (:data:`brainenc.maps.outlines.OUTLINE_COLOR`).
 ROI_COLORS = (
     "#17becf", "#2ca02c", "#e377c2", "#1f77b4", "#d62728", "#9467bd",
     "#00ff7f", "#8c564b", "#ff00ff", "#000080", "#bcbd22", "#00ced1",

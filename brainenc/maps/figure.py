@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -30,7 +31,8 @@ def add_colour_key(fig: Figure, cortical_map: CorticalMap, threshold: float | No
     """Explain a map's colours in the bottom :func:`key_height` inches of its figure.
 
     A colour bar labelled with the map's ``colorbar_label``, or, for a categorical map, a legend
-    of its categories titled with it.
+    of its categories titled with it. The colour bar ends in an arrow on each side where values
+    lie beyond the colour range (they take its end colour).
 
     Parameters
     ----------
@@ -56,11 +58,16 @@ def add_colour_key(fig: Figure, cortical_map: CorticalMap, threshold: float | No
         )
         return
     vmin, vmax = cortical_map.colour_range()
+    finite = cortical_map.values[np.isfinite(cortical_map.values)]
+    below, above = bool((finite < vmin).any()), bool((finite > vmax).any())
     cbar = fig.colorbar(
         ScalarMappable(Normalize(vmin, vmax), cmap),
         cax=fig.add_axes((0.3, 0.5 / height, 0.4, 0.14 / height)),
         orientation="horizontal",
         label=cortical_map.colorbar_label,
+        extend={(True, True): "both", (True, False): "min", (False, True): "max"}.get(
+            (below, above), "neither"
+        ),
     )
     if threshold is not None:  # grey out the hidden range, as nilearn does
         cbar.ax.axvspan(max(-threshold, vmin), min(threshold, vmax), color="0.75")

@@ -23,6 +23,12 @@ SCORES = {
     "nnr2": ("noise-normalised test r²", "noise-normalised r² (fraction of explainable variance)"),
 }
 
+#: Percentile of the absolute differences that bounds the colour range of :func:`comparison_map`.
+COMPARISON_PERCENTILE = 98.0
+#: Colormap of :func:`alpha_map`: no grey anywhere along it, so that no alpha looks like the
+#: cortex behind the map (cividis, the earlier choice, is grey in the middle).
+ALPHA_CMAP = "plasma"
+
 
 def _named(title: str, model: str | None) -> str:
     return f"{model}: {title}" if model else title
@@ -106,7 +112,7 @@ def alpha_map(best_alphas, *, alphas=None, model: str | None = None) -> Cortical
         np.log10(best),
         title=_named("chosen ridge alpha", model),
         colorbar_label="log₁₀ ridge alpha",
-        cmap="cividis",
+        cmap=ALPHA_CMAP,
         vmin=None if grid is None else float(grid.min()),
         vmax=None if grid is None else float(grid.max()),
     )
@@ -178,14 +184,19 @@ def comparison_map(
     Returns
     -------
     CorticalMap
-        Red where ``a`` is higher, blue where ``b`` is; the range is symmetric about 0.
+        Red where ``a`` is higher, blue where ``b`` is. The range is symmetric about 0 and
+        spans the :data:`COMPARISON_PERCENTILE` th percentile of the absolute differences, so
+        that a few extreme targets do not wash out the others; larger differences take the end
+        colours (the colour bar's arrows).
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"a has shape {a.shape} but b has {b.shape}; compare the same targets")
     difference = a - b
     finite = np.abs(difference[np.isfinite(difference)])
-    bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    bound = float(np.percentile(finite, COMPARISON_PERCENTILE)) if finite.size else 0.0
+    if bound == 0:  # (nearly) all equal: fall back to the largest difference, or to 1
+        bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     return CorticalMap(
         difference,
         title=f"{names[0]} − {names[1]}",

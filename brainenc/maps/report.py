@@ -3,7 +3,9 @@
 The page shows the per-ROI score table, the maps, the synthesized image grids and captions and
 the run's metadata (see :mod:`brainenc.run` for what the folder holds). Images are
 embedded as data URIs, so the page is one file that works offline; only the interactive views
-stay separate files, linked from their map.
+stay separate files, linked from their map. A click on a map or grid shows it at full size
+over the page, a second click closes it: a link to the figure's own ``#id`` and CSS
+``:target``, no script.
 """
 
 from __future__ import annotations
@@ -41,7 +43,18 @@ ul.captions { margin: 6px 0 0; padding-left: 20px; font-size: 14px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; font-size: 14px;
      background: white; padding: 12px; border: 1px solid #e4e4e4; }
 dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; }
+a.zoom { display: block; cursor: zoom-in; }
+a.unzoom { display: none; }
+figure:target { position: fixed; inset: 0; z-index: 10; margin: 0; border: 0; border-radius: 0;
+                padding: 16px; overflow: auto; background: rgba(20, 20, 20, 0.94); }
+figure:target img { width: auto; max-width: none; margin: 0 auto; }
+figure:target figcaption, figure:target ul.captions { color: #eee; text-align: center; }
+figure:target a.zoom { pointer-events: none; }
+figure:target a.unzoom { display: block; position: fixed; inset: 0; cursor: zoom-out;
+                         color: #eee; font-size: 16px; text-align: right; padding: 8px 16px;
+                         text-decoration: none; }
 """
+_ZOOM = "click to enlarge, click again to close"
 
 
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -142,7 +155,7 @@ def _maps(summary: dict, run_dir: Path, page_dir: Path) -> str:
             # a relative path, percent-encoded: a ':' cannot make it a javascript: or data: URL
             target = quote(Path(os.path.relpath(view, page_dir)).as_posix())
             link = f'<figcaption><a href="{escape(target)}">interactive 3-D view</a></figcaption>'
-        figures.append(f"<figure>{_img(path, entry['title'])}{link}</figure>")
+        figures.append(_figure(f"map-{len(figures) + 1}", _img(path, entry["title"]), link))
     if not figures:
         return ""
     return '<h2>Maps</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n"
@@ -164,14 +177,34 @@ def _synthesis(summary: dict, run_dir: Path) -> str:
         listed = "".join(f"<li>{escape(c)}</li>" for c in items)
         any_captions = any_captions or bool(items)
         figures.append(
-            f"<figure>{image}<figcaption>{escape(roi)}"
-            f"{f'<br><small>{escape(setup)}</small>' if setup else ''}</figcaption>"
-            f"{f'<ul class=captions>{listed}</ul>' if listed else ''}</figure>"
+            _figure(
+                f"synthesis-{len(figures) + 1}",
+                image,
+                f"<figcaption>{escape(roi)}"
+                f"{f'<br><small>{escape(setup)}</small>' if setup else ''}</figcaption>"
+                f"{f'<ul class=captions>{listed}</ul>' if listed else ''}",
+            )
         )
     if not figures:
         return ""
     title = "Synthesized images and captions" if any_captions else "Synthesized images"
     return f'<h2>{title}</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n"
+
+
+def _figure(anchor: str, image: str, rest: str) -> str:
+    """A ``<figure>`` whose image enlarges on a click: a link to the figure's own id, which
+    CSS ``:target`` shows full size. The close link, shown only then, covers the page and
+    targets a mark at the figure's top, so the page returns to where the figure is.
+
+    ``anchor`` is made by the page (``map-3``), never taken from the summary.
+    """
+    if not image:
+        return f"<figure>{rest}</figure>"
+    return (
+        f'<figure id="{anchor}"><span id="{anchor}-back"></span>'
+        f'<a class="zoom" href="#{anchor}" title="{_ZOOM}">{image}</a>'
+        f'<a class="unzoom" href="#{anchor}-back" title="close">close ×</a>{rest}</figure>'
+    )
 
 
 def _metadata(summary: dict) -> str:

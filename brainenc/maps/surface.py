@@ -10,14 +10,15 @@ from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patheffects import withStroke
-from nilearn.plotting import plot_surf, plot_surf_contours
+from nilearn.plotting import plot_surf
 from nilearn.surface import InMemoryMesh
 
 from ..data.brain_data import BrainData
 from ..data.space import HEMISPHERES, Space
-from .cortical_map import ROI_COLORS, CorticalMap, as_map
+from .cortical_map import CorticalMap, as_map
 from .figure import LEGEND_COLUMNS, add_colour_key, key_height, save_atomically
 from .fsaverage import _sulcal_depth, mesh
+from .outlines import OUTLINE_COLOR, OUTLINE_HALO, LabelPlacer, draw_outlines, outline_lines
 
 #: (elevation, azimuth) of each hemisphere's camera per view. A hemisphere's ventral view is its
 #: lateral view rolled under, so both keep its anterior end on the same side (left for the left
@@ -55,7 +56,7 @@ def plot_surface(
 
     One row per view (lateral, medial, ventral of the inflated surface, and the flat map), one
     column per hemisphere, over the sulcal depth in greys, with a colour bar (or a legend of the
-    categories) and ROI outlines named in a legend. Mesh vertices that are not targets of
+    categories) and labelled ROI outlines, named in a legend. Mesh vertices that are not targets of
     ``space``, and targets whose value is NaN, show the background: missing is never drawn as a
     value. A mesh face is coloured only when its three vertices have values.
 
@@ -72,10 +73,13 @@ def plot_surface(
     views : sequence of {"lateral", "medial", "ventral", "flat"}
         The rows of the figure, top to bottom.
     rois : dict of str to bool array of shape (n_targets,), optional
-        Regions to outline, one colour each (:data:`ROI_COLORS`); default: the dataset's ROIs
-        when ``space`` is a :class:`BrainData`, none otherwise. A region is outlined on a view
-        where it covers at least one mesh face edge, labelled where its centre faces the camera,
-        and named in the legend when it is outlined somewhere (unless the map's categories are
+        Regions to outline; default: the dataset's ROIs when ``space`` is a
+        :class:`BrainData`, none otherwise. Outlines are smooth lines in one colour that no
+        colormap uses, black on a white halo (:mod:`brainenc.maps.outlines`), so that they
+        show on every map. A region is outlined on a view where it covers at least one mesh
+        face edge; it is labelled where its centre faces the camera and a place for its label
+        is free (labels never overlap, see :class:`~brainenc.maps.outlines.LabelPlacer`); it
+        is named in the legend when it is outlined somewhere (unless the map's categories are
         these ROIs, as in :func:`~brainenc.maps.roi_map`).
     title : str, optional
         Figure title.
@@ -124,7 +128,6 @@ def plot_surface(
     vmin, vmax = cortical_map.colour_range()
     cmap = cortical_map.colormap()
     roi_masks = _roi_masks(rois, space)
-    colors = {name: ROI_COLORS[i % len(ROI_COLORS)] for i, name in enumerate(roi_masks)}
     meshes = {view: mesh(space.name, "flat" if view == "flat" else surf) for view in views}
     outlines = {view: _outlines(roi_masks, meshes[view]) for view in views}
     outlined = [name for name in roi_masks if any(name in o for o in outlines.values())]
@@ -132,6 +135,7 @@ def plot_surface(
     sulcal_depth = _sulcal_depth(space.name)
     layout = _Layout(views, meshes, cortical_map, len(named))
     fig = Figure(figsize=layout.size)
+    placer = LabelPlacer(fig)  # ROI labels of all views, kept apart
     for column, hemi in enumerate(HEMISPHERES):
         background = _background(sulcal_depth[hemi])
         for row, view in enumerate(views):
@@ -153,31 +157,23 @@ def plot_surface(
                 axes=ax,
                 figure=fig,
             )
-            for name, masks in outlines[view].items():
-                if hemi in masks:
-                    plot_surf_contours(
-                        hemi_mesh,
-                        masks[hemi].astype(int),
-                        hemi=hemi,
-                        levels=[1],
-                        colors=[colors[name]],
-                        axes=ax,
-                        figure=fig,
-                    )
-            _label_rois(
+            layout.frame(ax, row, hemi_mesh)
+            _outline_rois(
                 ax,
                 hemi_mesh,
-                {n: m[hemi] for n, m in outlines[view].items() if hemi in m},
+                {name: masks[hemi] for name, masks in outlines[view].items() if hemi in masks},
                 VIEWS[hemi][view],
-                always_visible=view == "flat",
+                flat=view == "flat",
+                placer=placer,
             )
-            layout.frame(ax, row, hemi_mesh)
             fig.text(*layout.label(row, column), f"{hemi} {view}", va="top", color="0.35")
 
     add_colour_key(fig, cortical_map, threshold)
     if named:
         fig.legend(
-            handles=[Line2D([], [], color=colors[name], lw=3, label=name) for name in named],
+            handles=[_outline_handle(name) for name in named],
+            title="ROI outlines",
+            title_fontsize="small",
             loc="lower center",
             bbox_to_anchor=layout.legend,
             ncols=min(len(named), LEGEND_COLUMNS),
@@ -216,7 +212,8 @@ class _Layout:
         ]
         self.top = 0.5 if cortical_map.title is not None else 0.1
         self.key = key_height(cortical_map)
-        self.bottom = self.key + self.legend_row * -(-n_rois // LEGEND_COLUMNS)
+        legend_rows = -(-n_rois // LEGEND_COLUMNS) + 1 if n_rois else 0  # + its title
+        self.bottom = self.key + self.legend_row * legend_rows
         self.size = (self.width, self.top + sum(self.rows) + self.bottom)
 
     def _cell_bottom(self, row: int) -> float:
@@ -338,42 +335,64 @@ def _outlines(roi_masks: dict[str, dict], meshes) -> dict[str, dict]:
     return outlines
 
 
-def _label_rois(ax, hemi_mesh: InMemoryMesh, masks: dict, camera, always_visible: bool) -> None:
-    """Name each ROI at its most central drawn vertex, where that vertex faces the camera."""
+def _outline_rois(
+    ax, hemi_mesh: InMemoryMesh, masks: dict, camera, *, flat: bool, placer: LabelPlacer
+) -> None:
+    """Outline each ROI of one view, then name those whose centre faces the camera.
+
+    A region's centre is its vertex nearest to its mean; its label goes where the region, as the
+    camera sees it, is widest, away from the labels already placed (:class:`LabelPlacer`).
+    Smaller regions are labelled first: they have the fewest free places.
+    """
+    facing_vertices = _facing(_vertex_normals(hemi_mesh), camera, 0.2)
+    facing_faces = None if flat else _facing(_face_normals(hemi_mesh), camera, 0.0)
+    drawn = np.zeros(len(facing_vertices), bool)
+    drawn[hemi_mesh.faces] = True
+    seen = drawn if flat else drawn & facing_vertices
+    lines = outline_lines(hemi_mesh.coordinates, hemi_mesh.faces, masks)
+    draw_outlines(ax, [line for name in masks for line in lines[name]], facing_faces)
+    for name, mask in sorted(masks.items(), key=lambda item: (item[1] & seen).sum()):
+        vertices = np.flatnonzero(mask & drawn)
+        if not (mask & seen).any():
+            continue
+        xyz = hemi_mesh.coordinates[vertices]
+        centre = vertices[np.argmin(((xyz - xyz.mean(axis=0)) ** 2).sum(axis=1))]
+        if flat or facing_vertices[centre]:
+            edge = np.concatenate([points for points, _ in lines[name]])
+            placer.label(ax, name, hemi_mesh.coordinates[mask & seen], edge)
+
+
+def _outline_handle(name: str) -> Line2D:
+    """A legend entry drawn as the ROI outlines are."""
+    return Line2D(
+        [], [], color=OUTLINE_COLOR, lw=1.5, label=name,
+        path_effects=[withStroke(linewidth=3.5, foreground=OUTLINE_HALO)],
+    )  # fmt: skip
+
+
+def _facing(normals: np.ndarray, camera, minimum: float) -> np.ndarray:
+    """Which normals (n, 3) point towards a camera at (elevation, azimuth) degrees."""
     elev, azim = np.deg2rad(camera)
     towards_camera = np.array(
         [np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)]
     )
-    facing = _vertex_normals(hemi_mesh) @ towards_camera > 0.2
-    drawn = np.zeros(len(facing), bool)
-    drawn[hemi_mesh.faces] = True
-    for name, mask in masks.items():
-        vertices = np.flatnonzero(mask & drawn)
-        if not vertices.size:
-            continue
-        xyz = hemi_mesh.coordinates[vertices]
-        centre = np.argmin(((xyz - xyz.mean(axis=0)) ** 2).sum(axis=1))
-        if always_visible or facing[vertices[centre]]:
-            ax.text(
-                *xyz[centre],
-                name,
-                fontsize=6,
-                ha="center",
-                va="center",
-                zorder=10,
-                path_effects=[withStroke(linewidth=1.5, foreground="white")],
-            )
+    return normals @ towards_camera > minimum
+
+
+def _face_normals(hemi_mesh: InMemoryMesh) -> np.ndarray:
+    """Normal of each face (n_faces, 3), its length twice the face's area."""
+    coords, faces = hemi_mesh.coordinates, hemi_mesh.faces
+    return np.cross(
+        coords[faces[:, 1]] - coords[faces[:, 0]], coords[faces[:, 2]] - coords[faces[:, 0]]
+    )
 
 
 def _vertex_normals(hemi_mesh: InMemoryMesh) -> np.ndarray:
     """Unit normal of each vertex (n_vertices, 3): the area-weighted sum of its faces' normals."""
-    coords, faces = hemi_mesh.coordinates, hemi_mesh.faces
-    face_normals = np.cross(
-        coords[faces[:, 1]] - coords[faces[:, 0]], coords[faces[:, 2]] - coords[faces[:, 0]]
-    )
-    normals = np.zeros_like(coords)
+    face_normals = _face_normals(hemi_mesh)
+    normals = np.zeros_like(hemi_mesh.coordinates)
     for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_normals)
+        np.add.at(normals, hemi_mesh.faces[:, corner], face_normals)
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 

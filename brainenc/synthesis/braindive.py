@@ -184,16 +184,18 @@ class BrainDiVEPipeline:
             the cache is read, so an offline machine fails at once with what to do.
         """
         from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, UNet2DConditionModel
+        from diffusers.utils import is_accelerate_available
 
         local = Path(source).expanduser()
         kwargs = {} if local.is_dir() else {"local_files_only": not download}
         where = str(local) if local.is_dir() else source
         dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+        # diffusers' own choice, said explicitly: without accelerate it would print a notice
+        # to install it at every load
+        models = {"torch_dtype": dtype, "low_cpu_mem_usage": is_accelerate_available(), **kwargs}
         try:
-            unet = UNet2DConditionModel.from_pretrained(
-                where, subfolder="unet", torch_dtype=dtype, **kwargs
-            )
-            vae = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, **kwargs)
+            unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", **models)
+            vae = AutoencoderKL.from_pretrained(where, subfolder="vae", **models)
             scheduler = DPMSolverMultistepScheduler.from_pretrained(
                 where, subfolder="scheduler", algorithm_type="dpmsolver++", **kwargs
             )

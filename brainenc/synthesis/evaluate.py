@@ -24,6 +24,9 @@ from ..world.stimuli import CATEGORIES
 from .braindive import PAPER_GUIDANCE, Guidance, SynthesisOutput
 
 RUNS = ("guided", "unguided")
+_ROW_LABEL_WIDTH = 80  # pixels left of a grid for its row labels
+_TITLE_LINE = 18  # pixels per line of a grid's title
+_SCALE = 2  # a synthesis grid shows images at twice their size
 Judge = Callable[[torch.Tensor], list[str]]
 
 
@@ -58,17 +61,48 @@ def zero_shot_judge(backbone, classes=CATEGORIES) -> Judge:
     return judge
 
 
-def image_grid(images: np.ndarray, captions: list[str], *, columns: int = 8, scale: int = 2):
-    """A PIL image of ``uint8`` images (n, H, W, 3) in a grid, each with its caption below."""
+def image_grid(
+    images: np.ndarray,
+    captions: list[str],
+    *,
+    columns: int = 8,
+    scale: int = 2,
+    title: str | None = None,
+    row_labels: list[str] | None = None,
+) -> Image.Image:
+    """A PIL image of images in a grid, each with its caption below.
+
+    Parameters
+    ----------
+    images : uint8 array of shape (n, H, W, 3)
+    captions : list of str
+        One per image; lines split at ``"\\n"``.
+    columns : int
+        Images per row.
+    scale : int
+        Each image is shown ``scale`` times its size (nearest neighbour: no invented detail).
+    title : str, optional
+        Lines (split at ``"\\n"``) above the grid.
+    row_labels : list of str, optional
+        One per row, in a column on the left.
+    """
     n, h, w, _ = images.shape
     rows = -(-n // columns)
     font = ImageFont.load_default(size=10)
     lines = max(c.count("\n") + 1 for c in captions) if captions else 0
     cell_h = h * scale + 12 * lines + 4
-    grid = Image.new("RGB", (columns * w * scale, rows * cell_h), "white")
+    left = _ROW_LABEL_WIDTH if row_labels else 0
+    top = (_TITLE_LINE * (title.count("\n") + 1) + 8) if title else 0
+    grid = Image.new("RGB", (left + columns * w * scale, top + rows * cell_h), "white")
     draw = ImageDraw.Draw(grid)
+    if title:
+        big = ImageFont.load_default(size=_TITLE_LINE - 4)
+        draw.multiline_text((left + 2, 4), title, fill="black", font=big, spacing=4)
+    for row, label in enumerate(row_labels or ()):
+        draw.text((4, top + row * cell_h + h * scale // 2), label, fill="black",
+                  font=ImageFont.load_default(size=14), anchor="lm")  # fmt: skip
     for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
-        x, y = (i % columns) * w * scale, (i // columns) * cell_h
+        x, y = left + (i % columns) * w * scale, top + (i // columns) * cell_h
         grid.paste(Image.fromarray(image).resize((w * scale, h * scale), Image.NEAREST), (x, y))
         draw.multiline_text((x + 2, y + h * scale + 2), caption, fill="black", font=font,
                             spacing=2)  # fmt: skip
@@ -184,18 +218,34 @@ def _device(module: torch.nn.Module) -> torch.device:
 
 
 def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image:
-    """The guided row(s) then the unguided ones, each image captioned with its scores and the
-    headline judge's class."""
-    captions = []
+    """The guided row(s) then the unguided ones, titled, each row labelled with its run and
+    each image with its predicted and true objective and the headline judge's label."""
+    captions, row_labels = [], []
+    columns = min(8, len(images[RUNS[0]]))  # the unguided images start on a row of their own
     for run in RUNS:
         scores = summary[run]
         judged = next(iter(scores.get("judged", {}).values()), None)
         for i in range(len(images[run])):
-            lines = [f"{run} pred {scores['predicted'][i]:.2f}"]
+            lines = [f"predicted {scores['predicted'][i]:.2f}"]
             if "true" in scores:
                 lines.append(f"true {scores['true'][i]:.2f}")
             if judged is not None:
-                lines.append(judged[i])
+                lines.append(f"judged: {judged[i]}")
             captions.append("\n".join(lines))
-    columns = min(8, len(images[RUNS[0]]))  # the unguided images start on a row of their own
-    return image_grid(np.concatenate([images[run] for run in RUNS]), captions, columns=columns)
+        rows = -(-len(images[run]) // columns)
+        row_labels += [run] + [""] * (rows - 1)
+    h, w = images[RUNS[0]].shape[1:3]
+    objective, judges = summary.get("objective", "objective"), summary.get("judges") or []
+    key = [f"predicted: {objective} by the guiding encoder"]
+    if "true" in summary[RUNS[0]]:
+        key.append("true: by the simulated subject")
+    if judges:
+        key.append(f"judged: the class according to {judges[0]}")
+    title = (
+        f"{objective}: guided and unguided images from the same seeds\n"
+        f"{w}x{h} px images shown at {_SCALE}x ({_SCALE * w} px)\n" + "; ".join(key)
+    )
+    return image_grid(
+        np.concatenate([images[run] for run in RUNS]), captions, columns=columns, scale=_SCALE,
+        title=title, row_labels=row_labels,
+    )  # fmt: skip

@@ -16,6 +16,7 @@ from brainenc.maps import (
     preference_map,
     roi_map,
 )
+from brainenc.maps.kinds import ALPHA_CMAP, COMPARISON_PERCENTILE
 from brainenc.metrics import noise_normalized_r2
 
 
@@ -48,6 +49,12 @@ def test_noise_ceiling_and_alpha_maps():
         alpha_map(np.array([1.0, 0.0]))
 
 
+def test_no_alpha_colour_looks_like_the_grey_cortex_behind_it():
+    colours = alpha_map(np.array([10.0, 1000.0])).colormap()(np.linspace(0, 1, 256))[:, :3]
+    chroma = colours.max(axis=1) - colours.min(axis=1)  # 0 for greys
+    assert alpha_map(np.array([1.0])).cmap == ALPHA_CMAP and chroma.min() > 0.3
+
+
 def test_preference_is_the_category_with_the_highest_mean_prediction():
     labels = np.array([0, 0, 1, 1, 2])
     predictions = np.array(
@@ -78,6 +85,19 @@ def test_comparison_is_centred_on_zero():
     assert comparison_map(a, a).colour_range() == (-1.0, 1.0)  # all zero: still a range
     with pytest.raises(ValueError, match=r"a has shape \(3,\) but b has \(2,\)"):
         comparison_map(a, b[:2])
+
+
+def test_comparison_range_is_the_symmetric_percentile_of_the_differences():
+    rng = np.random.default_rng(0)
+    difference = rng.normal(0.1, 0.05, 1000)
+    difference[:5] = [1.5, -1.4, 1.2, 1.3, -1.5]  # a few unreliable targets
+    diff = comparison_map(difference, np.zeros_like(difference))
+    bound = np.percentile(np.abs(difference), COMPARISON_PERCENTILE)
+    assert diff.colour_range() == (-bound, bound)
+    assert bound < 0.3  # the bulk of the differences spans the colours, not the outliers
+    one_differs = np.zeros(100)
+    one_differs[0] = 2.0
+    assert comparison_map(one_differs, np.zeros(100)).colour_range() == (-2.0, 2.0)  # not ±0
 
 
 def test_roi_map_colours_each_roi_and_the_smallest_wins():

@@ -139,6 +139,32 @@ def test_the_page_loads_in_chromium_without_errors_and_is_not_blank(run_dir, tmp
     assert (np.abs(shot - [200 * 0.9, 60 * 0.9, 20 * 0.9]).max(axis=-1) < 30).sum() > 1000
 
 
+def test_maps_and_grids_enlarge_on_a_click_without_a_script(run_dir):
+    html = build_report(run_dir).read_text()
+    figures = re.findall(r'<figure id="([\w-]+)">(.*?)</figure>', html, re.S)
+    assert [anchor for anchor, _ in figures] == ["map-1", "map-2", "synthesis-1"]
+    for anchor, inside in figures:
+        zoom = re.search(rf'<a class="zoom" href="#{anchor}" [^>]*>(<img [^>]*>)</a>', inside)
+        assert zoom, anchor  # the image links to its own figure
+        assert f'<a class="unzoom" href="#{anchor}-back"' in inside  # closing returns to it
+        assert html.count(f'id="{anchor}-back"') == 1
+    assert "figure:target" in html and "<script" not in html
+
+
+@needs_chromium
+def test_a_clicked_map_covers_the_window_at_full_size(run_dir):
+    page = build_report(run_dir)
+    window = (1000, 700)
+    loaded = load_page(page, width=window[0], height=window[1], fragment="map-1")
+    shot = np.asarray(Image.open(io.BytesIO(loaded.screenshot)).convert("RGB")).astype(int)
+    view = shot[: window[1]]  # what the window shows
+    dark = (np.abs(view - [20, 20, 20]).max(axis=-1) < 25).mean()
+    mapped = np.abs(view - [200 * 0.9, 60 * 0.9, 20 * 0.9]).max(axis=-1) < 30
+    assert dark > 0.5 and mapped.sum() > 1000  # the overlay, and the map on it
+    columns = np.flatnonzero((view[..., 0] > view[..., 1] + 25).any(axis=0))  # the red map
+    assert np.ptp(columns) + 1 == 240  # at its own size, its 240 pixels
+
+
 @needs_chromium
 def test_the_chromium_check_sees_errors_and_broken_images(tmp_path):
     page = tmp_path / "broken.html"

@@ -17,6 +17,7 @@ from PIL import Image
 from brainenc.data import ArrayImages, BrainData, Space
 from brainenc.maps import ROI_COLORS, comparison_map, mesh, plot_surface, preference_map, roi_map
 from brainenc.maps.fsaverage import NSD_SURFACES, _load_mesh
+from brainenc.maps.outlines import OUTLINE_COLOR
 from brainenc.maps.surface import VIEWS
 
 
@@ -63,12 +64,14 @@ def test_the_meshes_fill_the_figure_width_without_being_clipped(fs5, render):
     assert 0.95 * width < columns[-1] < width - 1
 
 
-def test_roi_outlines_are_drawn_in_their_colour_and_named(fs5, coords, render):
+def test_roi_outlines_are_drawn_in_the_outline_colour_and_named(fs5, coords, render):
     rois = {"FFA-like": _ventral_patch(coords)}
-    with_roi = plot_surface(coords[:, 1], fs5, rois=rois)
+    missing = np.full(fs5.n_targets, np.nan)  # the grey background only: no data colour
+    with_roi = plot_surface(missing, fs5, rois=rois, vmin=0, vmax=1)
     assert _legend_names(with_roi) == ["FFA-like"]
-    assert _pixels_of(render(with_roi), ROI_COLORS[0]) > 50
-    assert _pixels_of(render(plot_surface(coords[:, 1], fs5)), ROI_COLORS[0]) == 0
+    without = render(plot_surface(missing, fs5, vmin=0, vmax=1), dpi=100)  # the key has black
+    outlined = render(with_roi, dpi=100)  # a dpi at which the thin line has black pixels
+    assert _pixels_of(outlined, OUTLINE_COLOR) > _pixels_of(without, OUTLINE_COLOR) + 100
 
 
 def test_rois_default_to_the_datasets_and_unoutlinable_ones_are_skipped(fs5, coords):

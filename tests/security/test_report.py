@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -49,9 +50,11 @@ def test_interactive_links_cannot_be_scripts_or_leave_the_run(run, link):
             build_report(run)
         return
     html = build_report(run).read_text()
-    href = html.split('<a href="', 1)[1].split('"', 1)[0]
+    (href,) = re.findall(r'<a href="([^"]*)">interactive 3-D view', html)
     assert ":" not in href.split("/")[0]  # a relative path, not a URL with a scheme
     assert "javascript:" not in html and "data:text" not in html
+    for other in re.findall(r'href="([^"]*)"', html):  # the rest: links within the page
+        assert other == href or f'id="{other.removeprefix("#")}"' in html
 
 
 def test_every_summary_value_is_escaped(run):

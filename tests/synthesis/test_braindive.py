@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 
 import numpy as np
 import pytest
@@ -190,7 +191,7 @@ def test_conditional_unet_needs_a_condition(latent_pipeline, brain_model):
         _run(latent_pipeline, ROI("C"))
 
 
-def test_from_pretrained_loads_a_diffusers_folder(latent_pipeline, brain_model, tmp_path):
+def test_from_pretrained_loads_a_diffusers_folder_quietly(latent_pipeline, brain_model, tmp_path):
     from brainenc.world.training.prior import save_prior
 
     folder = save_prior(latent_pipeline.vae, latent_pipeline.unet, {"note": "tiny"}, tmp_path / "p")
@@ -201,9 +202,16 @@ def test_from_pretrained_loads_a_diffusers_folder(latent_pipeline, brain_model, 
         "unet",
         "vae",
     ]
-    pipe = BrainDiVEPipeline.from_pretrained(
-        str(folder), brain_model, condition=torch.zeros(1, 1, 16)
-    )
+    notices = logging.Handler(logging.INFO)
+    notices.emit = lambda record: pytest.fail(f"diffusers said: {record.getMessage()}")
+    diffusers_log = logging.getLogger("diffusers")  # its own handler, not pytest's
+    diffusers_log.addHandler(notices)
+    try:  # no notice, such as one to install accelerate
+        pipe = BrainDiVEPipeline.from_pretrained(
+            str(folder), brain_model, condition=torch.zeros(1, 1, 16)
+        )
+    finally:
+        diffusers_log.removeHandler(notices)
     out = _run(pipe, ROI("A"))
     assert out.images.shape == (2, 3, 16, 16) and np.isfinite(out.scores).all()
     with pytest.raises(ValueError, match="condition"):
