@@ -86,6 +86,7 @@ def load_prior(directory=PRIOR_DIR) -> StableDiffusionPipeline:
     >>> images = pipe(prompt_embeds=text, height=64, width=64, output_type="np").images
     """
     from diffusers import DiffusionPipeline
+    from diffusers.utils import is_accelerate_available
 
     directory = Path(directory)
     if not (directory / "model_index.json").is_file():
@@ -94,5 +95,6 @@ def load_prior(directory=PRIOR_DIR) -> StableDiffusionPipeline:
             "`brainenc world build --only world-prior`"
         )
     return DiffusionPipeline.from_pretrained(
-        str(directory), text_encoder=None, tokenizer=None, local_files_only=True
-    )
+        str(directory), text_encoder=None, tokenizer=None, local_files_only=True,
+        low_cpu_mem_usage=is_accelerate_available(),  # said explicitly: no install notice
+    )  # fmt: skip
