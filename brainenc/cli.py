@@ -1,4 +1,5 @@
-"""The ``brainenc`` command: thin wrappers around the Python API."""
+"""The brainenc command: fit, map and report encoders of the visual cortex, synthesize the images
+a region prefers, and manage datasets and the in-silico world."""
 
 from __future__ import annotations
 
@@ -12,8 +13,27 @@ from .maps.commands import add_report_command
 from .study_commands import add_study_commands
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, unless the help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line, like every other error of the command."""
+    """An argparse parser whose errors are one line, like every other error of the command, and
+    whose help shows the defaults (every subcommand's parser is one too)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"brainenc: error: {message} (see `{self.prog} --help`)\n")

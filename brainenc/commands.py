@@ -10,7 +10,7 @@ from .world.build import WORLD_MODELS
 def add_world_commands(subparsers) -> None:
     """Register ``demo`` and ``world build`` on an argparse subparsers object."""
     demo = subparsers.add_parser(
-        "demo", help="fit and map a linear encoder on a simulated subject (about 2 minutes)"
+        "demo", help="the whole pipeline on a simulated subject: fit, maps, synthesis, report"
     )
     demo.add_argument("--out", default="brainenc_results/demo", help="results folder")
     demo.add_argument("--subject", type=int, default=1, help="world subject (default 1)")

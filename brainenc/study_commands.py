@@ -14,14 +14,12 @@ from pathlib import Path
 #: Where NSD keeps a subject's mean functional image (the background of func1pt8mm maps).
 NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"
 STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
-FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 
 
 def add_study_commands(subparsers) -> None:
     """Register ``fit``, ``map`` and ``synthesize`` on an argparse subparsers object."""
     fit = subparsers.add_parser(
         "fit",
-        formatter_class=FORMATTER,
         help="fit encoders of one subject into a results folder: scores, maps, report",
     )
     add_data_arguments(fit)
@@ -51,7 +49,6 @@ def add_study_commands(subparsers) -> None:
 
     maps = subparsers.add_parser(
         "map",
-        formatter_class=FORMATTER,
         help="redraw the cortical maps of a results folder's models and rewrite its report",
     )
     maps.add_argument("run_dir", metavar="RUN_DIR", help="results folder of `brainenc fit`")
@@ -62,7 +59,6 @@ def add_study_commands(subparsers) -> None:
 
     syn = subparsers.add_parser(
         "synthesize",
-        formatter_class=FORMATTER,
         help="BrainDiVE: images that drive a region, with a run's encoder (or a world subject's)",
     )
     syn.add_argument(
@@ -155,7 +151,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--reference",
         default=None,
-        help=f"background of func1pt8mm maps (default: <data-dir>/nsd/{NSD_MEAN} when present)",
+        help="background of func1pt8mm maps (default: the subject's nsddata/ppdata/subjNN/"
+        "func1pt8mm/mean.nii.gz when present)",
     )
     group.add_argument("--n-train", type=int, default=2000, help="world: training images")
     group.add_argument("--n-test", type=int, default=300, help="world: test images")

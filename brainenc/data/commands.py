@@ -70,7 +70,11 @@ def _selection(p) -> None:
     p.add_argument("--subject", type=int, default=None, help="subject number (NSD: 1-8)")
     p.add_argument("--space", default=None, help="fsaverage or func1pt8mm (NSD)")
     p.add_argument("--sessions", default=None, help="e.g. 1-40, 1,3,5-7 (default: all)")
-    p.add_argument("--data-dir", default=None, help="data folder (default $BRAINENC_DATA)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder (default: $BRAINENC_DATA, else ~/brainenc_data)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
