@@ -18,6 +18,7 @@ the training record. :mod:`brainenc.world.training.prior` retrains it (``brainen
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,7 +95,13 @@ def load_prior(directory=PRIOR_DIR) -> StableDiffusionPipeline:
             f"the world diffusion prior is missing ({directory}); build it with "
             "`brainenc world build --only world-prior`"
         )
-    return DiffusionPipeline.from_pretrained(
-        str(directory), text_encoder=None, tokenizer=None, local_files_only=True,
-        low_cpu_mem_usage=is_accelerate_available(),  # said explicitly: no install notice
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        # StableDiffusionPipeline advises steps_offset=1 and no clip_sample for SD's schedulers; the
+        # prior's DDPM schedule is the one it was trained with, and BrainDiVE reads it as is.
+        warnings.filterwarnings(
+            "ignore", message="(?s).*(steps_offset|clip_sample)", category=FutureWarning
+        )
+        return DiffusionPipeline.from_pretrained(
+            str(directory), text_encoder=None, tokenizer=None, local_files_only=True,
+            low_cpu_mem_usage=is_accelerate_available(),  # said explicitly: no install notice
+        )  # fmt: skip

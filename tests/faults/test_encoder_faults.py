@@ -41,7 +41,7 @@ def _tamper(directory, config=None, **arrays):
 
 def test_a_later_format_version_is_refused(saved):
     _tamper(saved, config={"format_version": 99})
-    with pytest.raises(ValueError, match="format version 99; this brainenc reads up to 1"):
+    with pytest.raises(ValueError, match="format version 99; this brainenc reads up to 2"):
         load_encoder(saved)
 
 

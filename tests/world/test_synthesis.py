@@ -74,8 +74,8 @@ def test_shared_pipeline_and_unguided_samples_give_the_same_scores():
 
 def test_synthesize_command_arguments():
     args = build_parser().parse_args(["synthesize", "--roi", "FFA", "--minus", "PPA", "--n", "4"])
-    assert (args.roi, args.minus, args.n, args.guidance) == ("FFA", "PPA", 4, "robust")
-    assert world_guidance(args.guidance, args.scale) == ROBUST_GUIDANCE
+    assert (args.roi, args.minus, args.n, args.guidance) == (["FFA"], "PPA", 4, None)
+    assert world_guidance(args.guidance or "robust", args.scale) == ROBUST_GUIDANCE  # the default
     assert world_guidance("paper") == Guidance(scale=30.0)
     assert world_guidance("robust", 2.0) == Guidance(scale=2.0, normalize=True, augment=True)
 
