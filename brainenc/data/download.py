@@ -87,7 +87,7 @@ class DownloadPlan:
         lines = []
         if verbose:
             for f in self.to_fetch:
-                size = f"{(f.spec.size or 0) / 1e9:8.3f} GB" if f.spec.size else "    size ?"
+                size = f"{human_size(f.spec.size):>9}" if f.spec.size else "   size ?"
                 lines.append(f"  {f.status:>10}  {size}  {f.spec.relpath}")
         n_done = len(self.files) - len(self.to_fetch)
         lines.append(
@@ -178,6 +178,17 @@ def sha256_file(path) -> str:
         while block := f.read(_CHUNK):
             h.update(block)
     return h.hexdigest()
+
+
+def human_size(n_bytes: float) -> str:
+    """``n_bytes`` in the largest unit that keeps it at least 1: ``"512 B"``, ``"3.2 MB"``."""
+    if n_bytes < 1000:
+        return f"{n_bytes:.0f} B"
+    for unit in ("kB", "MB"):
+        n_bytes /= 1000
+        if n_bytes < 1000:
+            return f"{n_bytes:.1f} {unit}"
+    return f"{n_bytes / 1000:.1f} GB"
 
 
 def download(

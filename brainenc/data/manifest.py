@@ -312,7 +312,9 @@ class Manifest:
             grid = [{}]
             if "subject" in names:
                 if subject is None:
-                    raise ValueError(f"entry {e['key']!r} is per subject; pass subject=")
+                    raise ValueError(
+                        f"entry {e['key']!r} is per subject; name a subject (--subject)"
+                    )
                 grid = [{**g, "subject": subject} for g in grid]
             if "session" in names:
                 sel = parse_sessions(sessions, n_sessions or None)

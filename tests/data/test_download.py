@@ -186,3 +186,14 @@ def test_files_copied_in_by_hand_are_adopted_not_refetched(tmp_path, remote):
     assert report.fetched == [] and remote.requests == []
     lock = LockFile(local, "nsd")
     assert lock.get(BETA)["sha256"] == sha(remote.root / BETA)
+
+
+def test_sizes_are_shown_in_a_readable_unit():
+    from brainenc.data.download import human_size
+
+    assert [human_size(n) for n in (512, 2_500, 3_200_000, 4.5e9)] == [
+        "512 B",
+        "2.5 kB",
+        "3.2 MB",
+        "4.5 GB",
+    ]
