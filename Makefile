@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The README's picture of the report: rerun whenever the demo changes.
+screenshot: demo
+	$(BIN)/brainenc report brainenc_results/demo --screenshot docs/images/demo_report.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
