@@ -12,6 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing torch, brainenc and its dependencies into $(VENV) (several minutes the first time)"
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
