@@ -71,6 +71,17 @@ def prior_pipeline(vae, unet, scheduler) -> StableDiffusionPipeline:
     )  # fmt: skip
 
 
+def check_prior(directory=PRIOR_DIR) -> Path:
+    """``directory`` as a path, if it holds the prior (diffusers' layout); a clear error if not."""
+    directory = Path(directory)
+    if not (directory / "model_index.json").is_file():
+        raise FileNotFoundError(
+            f"the world diffusion prior is missing ({directory}); build it with "
+            "`brainenc world build --only world-prior`"
+        )
+    return directory
+
+
 def load_prior(directory=PRIOR_DIR) -> StableDiffusionPipeline:
     """The shipped prior as a diffusers ``StableDiffusionPipeline`` (CPU, float32, offline).
 
@@ -89,12 +100,7 @@ def load_prior(directory=PRIOR_DIR) -> StableDiffusionPipeline:
     from diffusers import DiffusionPipeline
     from diffusers.utils import is_accelerate_available
 
-    directory = Path(directory)
-    if not (directory / "model_index.json").is_file():
-        raise FileNotFoundError(
-            f"the world diffusion prior is missing ({directory}); build it with "
-            "`brainenc world build --only world-prior`"
-        )
+    directory = check_prior(directory)
     with warnings.catch_warnings():
         # StableDiffusionPipeline advises steps_offset=1 and no clip_sample for SD's schedulers; the
         # prior's DDPM schedule is the one it was trained with, and BrainDiVE reads it as is.

@@ -10,7 +10,6 @@ those of the region's preferred category.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +30,7 @@ from ..synthesis.evaluate import (
 from ..synthesis.objectives import ROI, Contrast, Objective, as_objective
 from .dataset import load_world
 from .judge import load_judge
-from .prior import PRIOR_DIR
+from .prior import PRIOR_DIR, check_prior
 from .stimuli import CATEGORIES, generate_stimuli
 from .subjects import REGIONS, WorldSubject
 
@@ -127,12 +126,7 @@ def world_pipeline(
     brain_model: BrainModel, directory=PRIOR_DIR, *, device: str = "cpu"
 ) -> BrainDiVEPipeline:
     """BrainDiVE with the world's diffusion prior, conditioned on world-clip's empty caption."""
-    directory = Path(directory)
-    if not (directory / "unet").is_dir():
-        raise FileNotFoundError(
-            f"the world diffusion prior is missing ({directory}); build it with "
-            "`brainenc world build --only world-prior`"
-        )
+    directory = check_prior(directory)
     with torch.no_grad():
         empty = Backbone.from_spec("world-clip").embed_text([""])[:, None]
     return BrainDiVEPipeline.from_pretrained(
