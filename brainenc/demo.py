@@ -58,7 +58,7 @@ def run_demo(
 
     say = print if progress else (lambda *a: None)
     start = time.perf_counter()
-    data = load_world(subject, n_train=n_train, n_test=n_test)
+    data = load_world(subject, n_train=n_train, n_test=n_test, progress=progress)
     simulated = time.perf_counter() - start
     say(data.describe())
     unknown = [roi for roi in synthesize if roi not in data.rois]

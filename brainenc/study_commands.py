@@ -178,7 +178,9 @@ def load_data(args: argparse.Namespace):
     from .world import load_world
 
     if args.world:
-        return load_world(args.subject, n_train=args.n_train, n_test=args.n_test)
+        return load_world(
+            args.subject, n_train=args.n_train, n_test=args.n_test, progress=not args.quiet
+        )
     extra = {"mesh": args.mesh} if args.space == "fsaverage" else {}
     return load_nsd(args.subject, args.space, args.sessions, args.data_dir, progress=False, **extra)
 

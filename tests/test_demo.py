@@ -32,7 +32,7 @@ def test_demo_writes_results_and_separates_early_from_high_level(tmp_path, capsy
     printed, bars = capsys.readouterr()
     assert "V1" in printed and "gabor · linear nnr2" in printed
     # every long stage shows progress, and the stage times end the run
-    for bar in ("features (gabor)", "ridge (out of core)", "maps"):
+    for bar in ("world images", "features (gabor)", "ridge (out of core)", "maps"):
         assert f"{bar}:" in bars, bar
     assert "stages: simulate" in printed and "· maps " in printed
     assert "no synthesis: it is guided by a world-clip encoder" in printed

@@ -19,6 +19,7 @@ def load_world(
     n_test: int = 300,
     n_repeats: int = 3,
     seed: int = 0,
+    progress: bool = False,
 ) -> BrainData:
     """Simulate one subject's experiment: images, repeat-averaged responses, split and ROIs.
 
@@ -37,6 +38,8 @@ def load_world(
         Trials per image (≥ 2, so that the noise ceiling can be estimated).
     seed : int
         Stimulus stream and trial noise.
+    progress : bool
+        A progress bar while the images are drawn.
 
     Returns
     -------
@@ -52,7 +55,7 @@ def load_world(
             f"n_repeats must be at least 2 to estimate a noise ceiling; got {n_repeats}"
         )
     model = WorldSubject(subject)
-    stim = generate_stimuli(n_train + n_test, seed)
+    stim = generate_stimuli(n_train + n_test, seed, progress=progress)
     signal = model.respond(stim.images)
 
     rng = np.random.default_rng([int(subject), int(seed), 3])

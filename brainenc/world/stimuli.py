@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from tqdm.auto import tqdm
 
 from ..data.images import ArrayImages
 
@@ -65,8 +66,9 @@ class Stimuli:
         return [CATEGORIES[k] for k in self.labels]
 
 
-def generate_stimuli(n: int, seed: int = 0, *, start: int = 0) -> Stimuli:
-    """Draw images ``start .. start + n - 1`` of the world's stimulus stream ``seed``.
+def generate_stimuli(n: int, seed: int = 0, *, start: int = 0, progress: bool = False) -> Stimuli:
+    """Draw images ``start .. start + n - 1`` of the world's stimulus stream ``seed``
+    (``progress``: a progress bar).
 
     Categories cycle (face, body, place, word, food), so any 5 consecutive images hold one of
     each; everything else (position, size, colours, pose, text…) is random per image.
@@ -82,7 +84,7 @@ def generate_stimuli(n: int, seed: int = 0, *, start: int = 0) -> Stimuli:
     images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     labels = np.empty(n, dtype=np.int64)
     captions, attributes = [], []
-    for i in range(n):
+    for i in tqdm(range(n), desc="world images", unit="img", disable=not progress):
         index = start + i
         label = index % len(CATEGORIES)
         rng = np.random.default_rng([seed, index])
