@@ -21,7 +21,7 @@ class _DefaultsFormatter(argparse.HelpFormatter):
         if (
             not action.option_strings
             or "default" in text
-            or action.default in (None, False, argparse.SUPPRESS)
+            or any(action.default is v for v in (None, False, argparse.SUPPRESS))
         ):
             return text
         return text + " (default: %(default)s)"

@@ -146,7 +146,9 @@ class Run:
         """The model called ``name`` (its name, backbone spec or folder); the only one if
         ``name`` is None. A clear error when there is no such model, or several fit."""
         if name is None:
-            if len(self.models) != 1:
+            if not self.models:
+                raise ValueError(f"{self.path} has no models; fit one with brainenc fit")
+            if len(self.models) > 1:
                 raise ValueError(
                     f"{self.path} has {len(self.models)} models; pick one with --model: "
                     + ", ".join(m.name for m in self.models)
@@ -175,6 +177,11 @@ def read_summary(run_dir: str | os.PathLike) -> dict:
             "`brainenc fit` or `brainenc demo`)"
         )
     summary = read_json(path, RERUN)
+    if "backbones" in summary and "models" not in summary:
+        raise ValueError(
+            f"{path} was written by an older brainenc (models under 'backbones'); rerun "
+            "`brainenc fit` or `brainenc demo` to rewrite the folder"
+        )
     _check_summary(summary, path)
     return summary
 

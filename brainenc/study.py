@@ -103,12 +103,20 @@ def fit_study(
     )
     seconds = run.info.setdefault("seconds", {})
     fitted, predictions = {}, {}
+    draw_maps = maps and data.noise_ceiling is not None
     templates = [e if isinstance(e, Encoder) else Encoder.from_spec(e) for e in encoders]
+    folders = [ModelResult(b, t.spec).folder for b in backbones for t in templates]
+    repeated = sorted({f for f in folders if folders.count(f) > 1})
+    if repeated:
+        raise ValueError(
+            f"two models would share the folder {', '.join(repeated)}; give each (backbone, "
+            "encoder) pair once"
+        )
     for spec in backbones:
         backbone, features = Backbone.from_spec(spec), {}
         for template in templates:
-            encoder = clone(template)
-            if "device" in encoder.get_params():
+            encoder, model = clone(template), ModelResult(spec, template.spec)
+            if "device" in encoder.get_params():  # where it runs is not part of the model's name
                 encoder.set_params(device=device)
             if encoder.feature_type not in features:
                 start = time.perf_counter()
@@ -116,9 +124,9 @@ def fit_study(
                     backbone, data.images, feature_type=encoder.feature_type, device=device,
                     progress=progress,
                 )  # fmt: skip
-                seconds[f"features[{spec}]"] = time.perf_counter() - start
+                key = f"features[{spec}]"
+                seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start
             x = features[encoder.feature_type]
-            model = ModelResult(spec, encoder.spec)
             say(f"fitting {model.name} on {x.shape[0]} images × {data.n_targets} targets…")
             start = time.perf_counter()
             folder = encoder.fit_to_directory(
@@ -126,9 +134,12 @@ def fit_study(
                 metadata={"backbone": spec, **data.meta}, memory=memory, progress=progress,
             )  # fmt: skip
             seconds[f"fit[{model.name}]"] = time.perf_counter() - start
-            fitted[model.name] = load_encoder(folder)
-            predictions[model.name] = fitted[model.name].predict(x[data.test])
-            scores = evaluate(data, predictions[model.name], min_ceiling)
+            if not encoder.is_fitted:  # fitted straight to disk (out of core)
+                encoder = load_encoder(folder)
+            prediction = encoder.predict(x[data.test])
+            if draw_maps:  # kept for the maps only: a whole-brain model can be large
+                fitted[model.name], predictions[model.name] = encoder, prediction
+            scores = evaluate(data, prediction, min_ceiling)
             model.scores = {
                 score: {
                     roi: _finite(row["value"]) for roi, row in summarize(values, data.rois).items()
@@ -136,7 +147,7 @@ def fit_study(
                 for score, values in scores.items()
             }
             run.models.append(model)
-    if maps and data.noise_ceiling is not None:
+    if draw_maps:
         from .maps.standard import draw_standard_maps
 
         start = time.perf_counter()
@@ -152,13 +163,21 @@ def fit_study(
 def load_run_encoder(run: Run, model: ModelResult, data: BrainData | None = None) -> Encoder:
     """The fitted encoder of ``model``, checked to belong to ``data``'s subject when given."""
     encoder = load_encoder(run.encoder_dir(model))
-    if data is not None:
-        for key in ("dataset", "subject"):
-            if key in encoder.metadata_ and encoder.metadata_[key] != data.meta.get(key):
-                raise ValueError(
-                    f"{run.encoder_dir(model)} was fitted to {key} {encoder.metadata_[key]!r} but "
-                    f"the data are {key} {data.meta.get(key)!r}; pick the subject it was fitted to"
-                )
+    if data is None:
+        return encoder
+    for key in ("dataset", "subject"):
+        if key in encoder.metadata_ and encoder.metadata_[key] != data.meta.get(key):
+            raise ValueError(
+                f"{run.encoder_dir(model)} was fitted to {key} {encoder.metadata_[key]!r} but "
+                f"the data are {key} {data.meta.get(key)!r}; pick the subject it was fitted to"
+            )
+    for key, n in (("n_train", len(data.train)), ("n_test", len(data.test))):
+        if run.info.get(key, n) != n:
+            raise ValueError(
+                f"{run.path} was fitted with {run.info[key]} {key.removeprefix('n_')} images but "
+                f"the data have {n}: the test images would not be the run's; pass the run's "
+                f"split (--{key.replace('_', '-')} {run.info[key]})"
+            )
     return encoder
 
 

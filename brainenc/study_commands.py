@@ -14,6 +14,8 @@ from pathlib import Path
 #: Where NSD keeps a subject's mean functional image (the background of func1pt8mm maps).
 NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"
 STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
+SCORES = ("mean_predicted", "mean_true", "preferred_fraction")
+"""The per-run scores of each objective that ``synthesize RUN_DIR`` records in summary.json."""
 
 
 def add_study_commands(subparsers) -> None:
@@ -209,6 +211,7 @@ def _fit(args: argparse.Namespace) -> int:
     dataset = "world" if args.world else f"nsd_{args.space}"
     out = args.out or Path("brainenc_results") / f"fit_{dataset}_subj{args.subject:02d}"
     say = (lambda *a: None) if args.quiet else print
+    check_world_args(args, (), ("n_train", "n_test"))
     encoders = [Encoder.from_spec(spec) for spec in args.encoder or ["linear"]]  # checked early
     data = load_data(args)
     say(data.describe())
@@ -234,6 +237,7 @@ def _map(args: argparse.Namespace) -> int:
     from .run import Run
     from .study import MIN_CEILING, predict_test
 
+    check_world_args(args, (), ("n_train", "n_test"))
     run = Run.read(args.run_dir)
     data = load_data(args)
     encoders, predictions = predict_test(run, data, device=args.device, progress=not args.quiet)
@@ -295,6 +299,13 @@ def _synthesize(args: argparse.Namespace) -> int:
             scores = {r: summary[r]["mean_predicted"] for r in ("guided", "unguided")}
             print(f"{objective.name}: mean predicted {scores['guided']:.2f} guided, "
                   f"{scores['unguided']:.2f} unguided")  # fmt: skip
+        if run is not None:
+            run.synthesis[objective.name] = {
+                name: {k: summary[name][k] for k in SCORES if k in summary[name]}
+                for name in ("guided", "unguided")
+            }
+    if run is not None:
+        run.write()
     report = f"; report: {build_report(run.path)}" if run is not None else ""
     print(f"grids, images and scores in {out}/{report}")
     return 0

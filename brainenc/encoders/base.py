@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import ast
+import copy
 import inspect
 import json
 import os
@@ -77,7 +78,11 @@ class Encoder(BaseEstimator, abc.ABC):
                 f"got {cls.feature_type!r}"
             )
         if "name" in cls.__dict__:
-            if cls.name in ENCODERS and ENCODERS[cls.name].__qualname__ != cls.__qualname__:
+            taken = ENCODERS.get(cls.name)
+            if taken is not None and (taken.__module__, taken.__qualname__) != (
+                cls.__module__,
+                cls.__qualname__,
+            ):
                 raise TypeError(
                     f"an encoder named {cls.name!r} is already registered "
                     f"({ENCODERS[cls.name].__name__}); pick another name"
@@ -107,6 +112,10 @@ class Encoder(BaseEstimator, abc.ABC):
                     f"encoder spec {spec!r}: {item!r} is not key=value (e.g. 'linear:cv=5')"
                 )
             params[key.strip()] = _literal(value.strip())
+        if not issubclass(ENCODERS[name], cls):
+            raise ValueError(
+                f"encoder {name!r} is a {ENCODERS[name].__name__}, not a {cls.__name__}"
+            )
         known = ENCODERS[name]._get_param_names()
         unknown = sorted(set(params) - set(known))
         if unknown:
@@ -123,7 +132,7 @@ class Encoder(BaseEstimator, abc.ABC):
             k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()
         }
         changed = [
-            f"{k}={v!r}"
+            f"{k}={json.dumps(v, default=_to_json)}"
             for k, v in self.get_params(deep=False).items()
             if not _same(v, defaults.get(k, inspect.Parameter.empty))
         ]
@@ -166,6 +175,17 @@ class Encoder(BaseEstimator, abc.ABC):
         self.fit(features[order], np.asarray(responses[rows], np.float32))
         return self.save(directory, metadata=metadata)
 
+    def __sklearn_clone__(self) -> Encoder:
+        """A copy with the same hyperparameters and, if any, the same pretrained arrays (not
+        the fitted ones): what ``sklearn.base.clone`` returns."""
+        twin = type(self)(**copy.deepcopy(self.get_params(deep=False)))
+        pretrained = [name for name in self._pretrained if hasattr(self, name)]
+        for name in pretrained:
+            setattr(twin, name, getattr(self, name))
+        if pretrained:
+            twin._after_load()
+        return twin
+
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:
         args = ", ".join(f"{k}={_short(v)}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
@@ -184,7 +204,7 @@ class Encoder(BaseEstimator, abc.ABC):
     def _get_arrays(self) -> dict[str, np.ndarray]:
         """The arrays to save: the pretrained ones and, once fitted, the fitted ones."""
         names = self._pretrained + (self._fitted if self.is_fitted else ())
-        return {name.rstrip("_"): np.ascontiguousarray(getattr(self, name)) for name in names}
+        return {name.rstrip("_"): _contiguous(getattr(self, name)) for name in names}
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore the saved attributes, then :meth:`_after_load`."""
@@ -325,11 +345,11 @@ class Encoder(BaseEstimator, abc.ABC):
         missing = set(config.get("shapes", {})) - set(arrays)
         if missing:
             raise ValueError(f"{directory / WEIGHTS_FILE} lacks arrays {sorted(missing)}")
-        for name, shape in config.get("shapes", {}).items():
-            if list(arrays[name].shape) != shape:
+        for array, shape in config.get("shapes", {}).items():
+            if list(arrays[array].shape) != shape:
                 raise ValueError(
-                    f"{directory / WEIGHTS_FILE}: array {name!r} has shape "
-                    f"{list(arrays[name].shape)} but {CONFIG_FILE} says {shape}; the directory is "
+                    f"{directory / WEIGHTS_FILE}: array {array!r} has shape "
+                    f"{list(arrays[array].shape)} but {CONFIG_FILE} says {shape}; the directory is "
                     "corrupt or mixes two encoders: save the encoder again"
                 )
         try:
@@ -430,10 +450,21 @@ def _to_json(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _contiguous(value) -> np.ndarray:
+    """``value`` as a C-contiguous array (safetensors writes the buffer as it lies), any rank."""
+    value = np.asarray(value)
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value)
+
+
 def _split_top_level(text: str) -> list[str]:
-    """``text`` split at the commas that are not inside brackets."""
-    parts, depth, start = [], 0, 0
+    """``text`` split at the commas that are not inside brackets or quotes."""
+    parts, depth, start, quote = [], 0, 0, None
     for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+            continue
+        if char in "\"'":
+            quote = char
         depth += (char in "[(") - (char in "])")
         if char == "," and depth == 0:
             parts.append(text[start:i].strip())
@@ -443,6 +474,11 @@ def _split_top_level(text: str) -> list[str]:
 
 
 def _literal(text: str):
+    """A spec value: JSON (as :attr:`Encoder.spec` writes), else a Python literal, else text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

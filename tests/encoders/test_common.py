@@ -154,6 +154,9 @@ def test_pretrained_weights_save_and_load_unfitted(tmp_path):
     features, responses = _data(loaded)
     loaded.fit(features, responses)  # fitting keeps the pretrained components
     np.testing.assert_array_equal(loaded.components_, encoder.components_)
+    twin = clone(loaded)  # so does cloning (fit_study clones): the fitted arrays stay behind
+    np.testing.assert_array_equal(twin.components_, encoder.components_)
+    assert not twin.is_fitted
 
 
 def test_from_spec_errors():
@@ -165,6 +168,18 @@ def test_from_spec_errors():
         Encoder.from_spec("linear:5")
     spec = Encoder.from_spec("linear:cv=5,alphas=[1, 10],nan_targets=ignore")
     assert spec.cv == 5 and spec.alphas == [1, 10] and spec.nan_targets == "ignore"
+
+
+def test_spec_round_trips_any_hyperparameter_values():
+    encoder = Encoder.from_spec("linear").set_params(
+        alphas=np.array([1.0, 10.0]), nan_targets="ig,nore", n_targets_batch=np.int64(5)
+    )
+    rebuilt = Encoder.from_spec(encoder.spec)
+    assert rebuilt.spec == encoder.spec
+    assert rebuilt.alphas == [1.0, 10.0] and rebuilt.nan_targets == "ig,nore"
+    assert rebuilt.n_targets_batch == 5
+    with pytest.raises(ValueError, match="is a PCARidgeEncoder, not a LinearEncoder"):
+        type(encoder).from_spec("pca-ridge")
 
 
 def test_a_second_kind_with_a_taken_name_is_refused():

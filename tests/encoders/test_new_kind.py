@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from brainenc.encoders import BrainModel
@@ -48,3 +49,15 @@ def test_toy_kinds_run_through_study_maps_report_and_synthesis(tmp_path, tiny_di
     out = pipe(ROI("FFA"), n_images=2, seed=3, guidance=200.0, num_inference_steps=4,
                progress=False)  # fmt: skip
     assert out.images.shape[0] == 2 and np.isfinite(out.scores).all()
+
+
+def test_a_study_refuses_two_models_in_one_folder(world_data, tmp_path):
+    with pytest.raises(ValueError, match="two models would share the folder encoders/gabor_linear"):
+        fit_study(world_data, ["gabor"], ["linear", "linear"], tmp_path, progress=False)
+    assert not (tmp_path / "encoders").exists()
+
+
+def test_a_summary_from_an_older_brainenc_is_named(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps({"backbones": {"gabor": {}}}))
+    with pytest.raises(ValueError, match="written by an older brainenc"):
+        Run.read(tmp_path)

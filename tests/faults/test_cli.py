@@ -95,3 +95,10 @@ def test_an_internal_error_says_it_is_a_bug(monkeypatch, capsys):
     monkeypatch.setattr(report, "build_report", broken)
     code, err = _run(["report", "x"], capsys)
     assert code == 1 and "ZeroDivisionError: division by zero (this is a bug" in _one_line(err)
+
+
+def test_help_shows_every_default_even_zero(capsys):
+    with pytest.raises(SystemExit):
+        main(["synthesize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "first noise seed (default: 0)" in text and "images per objective (default: 16)" in text
