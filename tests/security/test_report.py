@@ -62,7 +62,7 @@ def test_every_summary_value_is_escaped(run):
     _summary(
         run,
         rois={"V1": evil},
-        backbones={evil: {"roi_r": {"V1": 0.5}}},
+        models=[{"backbone": evil, "encoder": evil, "folder": "e", "scores": {"r": {"V1": 0.5}}}],
         data={"dataset": evil},
         note=evil,
     )
