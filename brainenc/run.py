@@ -8,6 +8,8 @@ A run folder holds::
     maps/<name>.png [.html]      cortical maps listed in ``summary.json``'s ``"maps"``
     synthesis/<objective>.png    images synthesized for an objective, with ``<objective>.json``
                                  (scores, or ``{"captions": [str, ...]}``) and every image
+    benchmarks/<name>.png        figures of benchmarks run on the run's subject, each with
+                                 ``<name>.json`` (``{"caption": str}``)
     report.html                  the page :func:`~brainenc.maps.build_report` writes
 
 Models are keyed by backbone *and* encoder, so two encoders on one backbone never collide.
@@ -30,6 +32,7 @@ SUMMARY = "summary.json"
 ENCODERS = "encoders"
 MAPS = "maps"
 SYNTHESIS = "synthesis"
+BENCHMARKS = "benchmarks"
 _FIELDS = ("data", "rois", "models", "maps", "synthesis")
 RERUN = "rerun the step that wrote it"
 

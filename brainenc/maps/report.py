@@ -19,8 +19,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .. import __version__
-from ..files import inside, write_atomically
-from ..run import SYNTHESIS, model_name, read_summary, read_synthesis
+from ..files import inside, read_json, write_atomically
+from ..run import BENCHMARKS, RERUN, SYNTHESIS, model_name, read_summary, read_synthesis
 
 _TABLE_KEYS = ("models", "rois", "maps")  # summary keys shown as content, not as metadata
 _CSS = """
@@ -93,6 +93,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         _score_table(summary),
         _maps(summary, run_dir, out.parent),
         _synthesis(summary, run_dir),
+        _benchmarks(run_dir),
         _metadata(summary),
     ]
     page = (
@@ -189,6 +190,27 @@ def _synthesis(summary: dict, run_dir: Path) -> str:
         return ""
     title = "Synthesized images and captions" if any_captions else "Synthesized images"
     return f'<h2>{title}</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n"
+
+
+def _benchmarks(run_dir: Path) -> str:
+    """The figures in ``benchmarks/``, each captioned by its ``{"caption": ...}`` JSON."""
+    folder = run_dir / BENCHMARKS
+    if not folder.is_dir():
+        return ""
+    figures = []
+    for png in sorted(folder.glob("*.png")):
+        about = png.with_suffix(".json")
+        caption = read_json(about, RERUN).get("caption", "") if about.is_file() else ""
+        figures.append(
+            _figure(
+                f"benchmark-{len(figures) + 1}",
+                _img(png, png.stem),
+                f"<figcaption>{escape(str(caption) or png.stem)}</figcaption>",
+            )
+        )
+    if not figures:
+        return ""
+    return '<h2>Benchmarks</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n"
 
 
 def _figure(anchor: str, image: str, rest: str) -> str:

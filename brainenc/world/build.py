@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-WORLD_MODELS = ("oracle", "judge", "world-clip", "world-prior")
+WORLD_MODELS = ("oracle", "judge", "world-clip", "world-prior", "in-context")
 """The models ``build_world`` can retrain, in the order it trains them."""
 
 
@@ -25,9 +25,9 @@ def build_world(
     Parameters
     ----------
     only : iterable of str, optional
-        Names from :data:`WORLD_MODELS`; all of them by default. World-prior training reads the
-        world-clip checkpoint on disk, so rebuild world-clip first (or in the same call) when
-        it changed.
+        Names from :data:`WORLD_MODELS`; all of them by default. World-prior and in-context
+        training read the world-clip checkpoint on disk (and in-context the oracle, through
+        the subjects), so rebuild those first (or in the same call) when they changed.
     seed : int
         Training seed of every model.
     progress : bool
@@ -72,4 +72,12 @@ def build_world(
 
         written["world-prior"] = path = train_world_prior(seed=seed, progress=progress)
         say(f"world diffusion prior -> {path}")
+    if "in-context" in only:
+        from .training.in_context import train_world_in_context
+
+        model, path = train_world_in_context(seed=seed, progress=progress)
+        written["in-context"] = path
+        final = model.metadata_["history"][-1]["val_loss"]
+        say(f"in-context encoder: held-out subject loss {final:.3f} (1 = the context mean) "
+            f"-> {path}")  # fmt: skip
     return written

@@ -4,6 +4,7 @@ new-kind test run through everything an encoder meets."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,3 +163,50 @@ class _TokenMean(torch.nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.readout(tokens.mean(1))
+
+
+TINY_ARCHITECTURE = {"width": 16, "depth": 1, "heads": 2, "n_registers": 2}
+
+
+def linear_tasks(n_subjects: int, seed: int, n_images: int = 200, n_targets: int = 40):
+    """Meta-training subjects whose targets are random linear functions of 6 features."""
+    from brainenc.encoders import MetaSubject
+
+    rng = np.random.default_rng(seed)
+    subjects = []
+    for i in range(n_subjects):
+        x = rng.standard_normal((n_images, 6)).astype(np.float32)
+        y = x @ rng.standard_normal((6, n_targets)) + 0.1 * rng.standard_normal(
+            (n_images, n_targets)
+        )
+        subjects.append(MetaSubject(x, (y + 2.0).astype(np.float32), name=f"toy {seed}-{i}"))
+    return subjects
+
+
+@pytest.fixture(scope="session")
+def tiny_in_context(tmp_path_factory):
+    """A tiny in-context encoder meta-trained (60 steps, seconds) on linear tasks in 6 features."""
+    from brainenc.encoders import InContextEncoder, meta_train
+
+    out = tmp_path_factory.mktemp("in_context")
+    meta_train(
+        linear_tasks(3, seed=0), out, steps=60, batch_size=16, context=(10, 80), n_query=40,
+        warmup=10, encoder=InContextEncoder(**TINY_ARCHITECTURE), progress=False,
+    )  # fmt: skip
+    return out / "model"
+
+
+@pytest.fixture(scope="session")
+def contract_specs(tiny_in_context) -> dict[str, str]:
+    """The spec each kind is checked with by test_common: its name, unless its defaults cannot
+    fit the 6-feature toy data there (the in-context encoder's shipped model reads world-clip's
+    128 features, so it is checked with a tiny model meta-trained on 6)."""
+    arch = ",".join(f"{k}={v}" for k, v in TINY_ARCHITECTURE.items())
+    return {"in-context": f"in-context:pretrained={json.dumps(str(tiny_in_context))},{arch}"}
+
+
+@pytest.fixture(scope="session")
+def toy_tasks():
+    """:func:`linear_tasks` and :data:`TINY_ARCHITECTURE`, for the tests (conftest is not
+    importable under ``--import-mode=importlib``)."""
+    return linear_tasks, TINY_ARCHITECTURE

@@ -35,12 +35,12 @@ KINDS = sorted(ENCODERS)
 
 
 def test_toy_kinds_registered():
-    assert {"linear", "pca-ridge", "token-mean"} <= set(KINDS)
+    assert {"linear", "in-context", "pca-ridge", "token-mean"} <= set(KINDS)
 
 
 @pytest.fixture(params=KINDS)
-def encoder(request) -> Encoder:
-    return Encoder.from_spec(request.param)
+def encoder(request, contract_specs) -> Encoder:
+    return Encoder.from_spec(contract_specs.get(request.param, request.param))
 
 
 def test_estimator_contract(encoder):

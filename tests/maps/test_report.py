@@ -176,3 +176,14 @@ def test_the_chromium_check_sees_errors_and_broken_images(tmp_path):
     assert loaded.images == [("nothing", False)]
     assert loaded.console_errors[0] == "boom"
     assert "undefined_function is not defined" in loaded.console_errors[1]
+
+
+def test_benchmark_figures_are_shown_with_their_captions(run_dir):
+    _png(run_dir / "benchmarks" / "few_shot.png", (90, 90, 200))
+    caption = {"caption": "Few-shot curve <k>"}
+    (run_dir / "benchmarks" / "few_shot.json").write_text(json.dumps(caption))
+    html = build_report(run_dir).read_text()
+    assert "<h2>Benchmarks</h2>" in html and "Few-shot curve &lt;k&gt;" in html
+    images = _decoded_images(html)
+    expected = np.asarray(Image.open(run_dir / "benchmarks" / "few_shot.png"))
+    np.testing.assert_array_equal(np.asarray(images[-1]), expected)
