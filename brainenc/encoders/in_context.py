@@ -109,8 +109,13 @@ class InContextNetwork(nn.Module):
         hidden = self.norm(self.blocks(tokens, src_key_padding_mask=padding))
         head = self.head(hidden[:, :n_registers].mean(1)).float()
         prior, log_shrinkage = head[:, :d], head[:, d].clamp(-8.0, 8.0) + LOG_SHRINKAGE
-        # the posterior mean of a linear readout under the emitted prior, on centred context
-        x, y, maskf = x.float(), y.float(), maskf.float()
+        with torch.autocast(x.device.type, enabled=False):  # the exact part in float32
+            return self._posterior_mean(x.float(), y.float(), maskf.float(), prior, log_shrinkage)
+
+    @staticmethod
+    def _posterior_mean(x, y, maskf, prior, log_shrinkage):
+        """The readout under the prior ``(prior, shrinkage)`` given the centred context."""
+        k = x.shape[1]
         count = maskf.sum(1, keepdim=True).clamp_min(1.0)
         shrinkage = count[:, 0] * torch.exp(log_shrinkage)
         x_mean = (x * maskf[..., None]).sum(1) / count
