@@ -196,7 +196,7 @@ def meta_train(
     start, history = 0, []
     checkpoint = out / CHECKPOINT_FILE
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         if state["settings"] != json.loads(json.dumps(settings)):
             raise ValueError(
                 f"{checkpoint} is from a run with other settings; delete it to start again or "

@@ -80,7 +80,7 @@ def test_meta_training_resumes_after_a_kill(tmp_path, monkeypatch, tasks, arch):
     with pytest.raises(KeyboardInterrupt):
         meta_train(subjects, tmp_path / "run", encoder=InContextEncoder(**arch),
                    progress=False, checkpoint_every=2, **TRAINING)  # fmt: skip
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 4
     monkeypatch.setattr(mt, "query_loss", real)
     lines = []
     resumed = meta_train(subjects, tmp_path / "run", encoder=InContextEncoder(**arch),
