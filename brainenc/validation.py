@@ -61,6 +61,24 @@ def nan_columns(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(y).all(axis=0))
 
 
+def check_nan_policy(nan_targets: str) -> None:
+    """An encoder's ``nan_targets`` hyperparameter must be ``"raise"`` or ``"ignore"``."""
+    if nan_targets not in ("raise", "ignore"):
+        raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {nan_targets!r}")
+
+
+def finite_targets(responses: np.ndarray, nan_targets: str) -> np.ndarray:
+    """Bool mask of the response columns that are all finite; under ``nan_targets="raise"`` a
+    column with NaN or inf raises, naming the fix."""
+    valid = np.isfinite(responses).all(axis=0)
+    if not valid.all() and nan_targets == "raise":
+        raise ValueError(
+            f"responses has NaN or inf in {(~valid).sum()} targets; drop them first, or "
+            "pass nan_targets='ignore' to fit the finite targets only"
+        )
+    return valid
+
+
 def check_pair(features, responses, *, allow_nan_targets: bool = False):
     """Validate a ``(features, responses)`` pair that an encoder fits or scores.
 

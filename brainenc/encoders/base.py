@@ -195,6 +195,12 @@ class Encoder(BaseEstimator, abc.ABC):
         """Whether ``fit`` has run (or a fitted encoder was loaded)."""
         return all(hasattr(self, name) for name in self._fitted)
 
+    @property
+    def has_pretrained(self) -> bool:
+        """Whether every pretrained array is present (loaded, pretrained or set); true for a
+        kind without pretrained arrays."""
+        return all(hasattr(self, name) for name in self._pretrained)
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(
@@ -259,9 +265,7 @@ class Encoder(BaseEstimator, abc.ABC):
         An unfitted encoder can be saved only when it has pretrained arrays (a meta-learned
         model before it meets a subject); :meth:`load` gives it back unfitted.
         """
-        if not self.is_fitted and not (
-            self._pretrained and all(hasattr(self, n) for n in self._pretrained)
-        ):
+        if not self.is_fitted and not (self._pretrained and self.has_pretrained):
             self._check_fitted()
         directory = Path(directory).expanduser()
         with file_lock(directory, "encoder directory"):  # concurrent saves take turns

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..validation import check_features, check_pair
+from ..validation import check_features, check_nan_policy, check_pair, finite_targets
 from .base import Encoder, load_encoder
 from .linear import LinearReadout
 
@@ -222,11 +222,6 @@ class InContextEncoder(Encoder):
 
     # ------------------------------------------------------------------ pretrained weights
 
-    @property
-    def has_pretrained(self) -> bool:
-        """Whether the meta-trained arrays are present (loaded, meta-trained or set)."""
-        return all(hasattr(self, name) for name in self._pretrained)
-
     def network(self) -> InContextNetwork:
         """The transformer with the pretrained parameters (a new module, in eval mode)."""
         self._ensure_pretrained()
@@ -301,8 +296,7 @@ class InContextEncoder(Encoder):
         -------
         self
         """
-        if self.nan_targets not in ("raise", "ignore"):
-            raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {self.nan_targets!r}")
+        check_nan_policy(self.nan_targets)
         features, responses = check_pair(
             features, responses, allow_nan_targets=self.nan_targets == "ignore"
         )
@@ -317,12 +311,7 @@ class InContextEncoder(Encoder):
         if len(x) > self.max_context:
             keep = np.sort(np.random.default_rng(self.seed).permutation(len(x))[: self.max_context])
             x, responses = x[keep], responses[keep]
-        valid = np.isfinite(responses).all(0)
-        if not valid.all() and self.nan_targets == "raise":
-            raise ValueError(
-                f"responses has NaN or inf in {(~valid).sum()} targets; drop them first, or "
-                "pass nan_targets='ignore' to fit the finite targets only"
-            )
+        valid = finite_targets(responses, self.nan_targets)
         n_features, n_targets = x.shape[1], responses.shape[1]
         coef = np.zeros((n_features, n_targets), np.float32)
         intercept = np.full(n_targets, np.nan, np.float32)

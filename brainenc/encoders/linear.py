@@ -6,7 +6,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..validation import check_alphas, check_cv, check_features, check_pair
+from ..validation import (
+    check_alphas,
+    check_cv,
+    check_features,
+    check_nan_policy,
+    check_pair,
+    finite_targets,
+)
 from ._ridge import RidgeCVSolver
 from .base import Encoder
 
@@ -145,19 +152,13 @@ class LinearEncoder(Encoder):
         return self
 
     def _solver(self, features: np.ndarray) -> RidgeCVSolver:
-        if self.nan_targets not in ("raise", "ignore"):
-            raise ValueError(f"nan_targets must be 'raise' or 'ignore'; got {self.nan_targets!r}")
+        check_nan_policy(self.nan_targets)
         check_cv(self.cv, len(features))
         return RidgeCVSolver(features, check_alphas(self.alphas), cv=self.cv, device=self.device)
 
     def _fit_block(self, solver: RidgeCVSolver, responses: np.ndarray) -> dict[str, np.ndarray]:
         """The fitted arrays (but ``x_mean``) of one block of targets, shape (..., n_block)."""
-        valid = np.isfinite(responses).all(axis=0)
-        if not valid.all() and self.nan_targets == "raise":
-            raise ValueError(
-                f"responses has NaN or inf in {(~valid).sum()} targets; drop them first, or "
-                "pass nan_targets='ignore' to fit the finite targets only"
-            )
+        valid = finite_targets(responses, self.nan_targets)
         n = len(valid)
         block = {
             "coef": np.zeros((solver.n_features, n), np.float32),
