@@ -164,15 +164,20 @@ class Encoder(BaseEstimator, abc.ABC):
         """Fit on ``responses[rows]`` and save to ``directory``; returns the directory.
 
         ``responses`` may be an on-disk array (an HDF5 dataset); this default reads the rows
-        into memory. Kinds that can fit without holding every target at once override it
+        into memory, and passes ``progress`` on when the kind's ``fit`` takes it. Kinds that
+        can fit without holding every target at once override it
         (:class:`~brainenc.encoders.LinearEncoder` fits out of core within ``memory``).
         """
         features = np.asarray(features)
+        shown = (
+            {"progress": progress} if "progress" in inspect.signature(self.fit).parameters else {}
+        )
         if rows is None:
-            return self.fit(features, np.asarray(responses, np.float32)).save(directory, metadata)
+            self.fit(features, np.asarray(responses, np.float32), **shown)
+            return self.save(directory, metadata)
         order = np.argsort(rows, kind="stable")  # on-disk arrays read rows in increasing order
         rows = np.asarray(rows)[order]
-        self.fit(features[order], np.asarray(responses[rows], np.float32))
+        self.fit(features[order], np.asarray(responses[rows], np.float32), **shown)
         return self.save(directory, metadata=metadata)
 
     def __sklearn_clone__(self) -> Encoder:
