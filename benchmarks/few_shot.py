@@ -18,6 +18,7 @@ is reported too. Intervals: 95% bootstrap over vertices of the median difference
     python benchmarks/few_shot.py [--subjects 1 11 12] [--ks 10 30 100 300 1000]
                                   [--out benchmarks/results/few_shot_world.json]
                                   [--plot docs/images/few_shot_world.png] [--run RUN_DIR]
+                                  [--model world|MODEL_DIR]
 
 ``--run`` also copies the plot and numbers into ``RUN_DIR/benchmarks/`` so that
 ``brainenc report RUN_DIR`` shows them.
@@ -80,7 +81,7 @@ def weight_correlation(in_context: InContextEncoder, ridge: LinearEncoder) -> np
         return (a * b).sum(0) / np.sqrt((a**2).sum(0) * (b**2).sum(0))
 
 
-def run_subject(subject: int, ks, say) -> dict:
+def run_subject(subject: int, ks, say, model: str = "world") -> dict:
     data = load_world(subject)
     features = world_features(data)
     masks = {g: np.any([data.roi(r) for r in rois], 0) for g, rois in GROUPS.items()}
@@ -102,7 +103,9 @@ def run_subject(subject: int, ks, say) -> dict:
     for k in ks:
         start = time.perf_counter()
         fitted = {
-            "in-context": InContextEncoder(max_context=max(ks)).fit(x_train[:k], responses[:k]),
+            "in-context": InContextEncoder(pretrained=model, max_context=max(ks)).fit(
+                x_train[:k], responses[:k]
+            ),
             "ridge": LinearEncoder().fit(x_train[:k], responses[:k]),
         }
         per_vertex = {n: scores(data, columns, e.predict(x_test)) for n, e in fitted.items()}
@@ -164,14 +167,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/few_shot_world.json"))
     parser.add_argument("--plot", type=Path, default=Path("docs/images/few_shot_world.png"))
     parser.add_argument("--run", type=Path, help="also put the plot into this run's report")
+    parser.add_argument(
+        "--model",
+        default="world",
+        help="the meta-trained model: 'world' (shipped) or its directory",
+    )
     args = parser.parse_args(argv)
     bad = sorted(set(args.subjects) - set(TEST_SUBJECTS))
     if bad:
         parser.error(f"subjects {bad} were used to meta-train; test on {list(TEST_SUBJECTS)}")
     results = {
         "test_subjects": args.subjects, "ks": args.ks, "n_train": 2000,
-        "model": InContextEncoder().spec, "min_ceiling": MIN_CEILING,
-        "subjects": [run_subject(s, args.ks, print) for s in args.subjects],
+        "model": InContextEncoder(pretrained=args.model).spec, "min_ceiling": MIN_CEILING,
+        "subjects": [run_subject(s, args.ks, print, args.model) for s in args.subjects],
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")

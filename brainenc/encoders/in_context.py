@@ -16,11 +16,14 @@ Two choices differ from the paper:
   synthesis and ``LinearReadout`` rely on);
 - the head does not emit the weights directly: it emits a prior (a weight vector ``w0`` and a
   shrinkage ``lambda``, read from the registers), and the readout is the posterior mean of a
-  linear model under that prior given the context, computed exactly:
-  ``w = w0 + Xc^T (Xc Xc^T + lambda I)^-1 (y - Xc w0)`` on the context-centred features ``Xc``.
-  With ``w0 = 0`` this is ridge regression; what meta-training learns is where to centre the
-  prior and how strongly, per target and from its context. A small transformer cannot learn an
-  exact regression from a few thousand CPU steps, and does not have to.
+  linear model under the prior ``w ~ N(w0, A A^T / lambda)`` given the context, computed
+  exactly: ``w = w0 + A Za^T (Za Za^T + lambda I)^-1 (y - Xc w0)`` with ``Za = Xc A`` on the
+  context-centred features ``Xc``. ``A`` (identity at initialisation) is one matrix shared by
+  all targets: the population's prior covariance of readouts, learnt across subjects (empirical
+  Bayes). With ``w0 = 0`` and ``A = I`` this is ridge regression; what meta-training learns is
+  which directions of feature space readouts use, and where to centre the prior and how
+  strongly, per target and from its context. A small transformer cannot learn an exact
+  regression from a few thousand CPU steps, and does not have to.
 
 Responses are standardised per target on its context, and the readout is scaled back, so a
 target's units and offset do not matter.
@@ -77,6 +80,7 @@ class InContextNetwork(nn.Module):
         self.head = nn.Linear(width, n_features + 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        self.prior_root = nn.Parameter(torch.zeros(n_features, n_features))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None):
         """Readouts of a batch of targets from their contexts.
@@ -112,20 +116,25 @@ class InContextNetwork(nn.Module):
         with torch.autocast(x.device.type, enabled=False):  # the exact part in float32
             return self._posterior_mean(x.float(), y.float(), maskf.float(), prior, log_shrinkage)
 
-    @staticmethod
-    def _posterior_mean(x, y, maskf, prior, log_shrinkage):
-        """The readout under the prior ``(prior, shrinkage)`` given the centred context."""
+    def prior_factor(self) -> torch.Tensor:
+        """``A`` of the prior covariance ``A A^T`` shared by all targets (identity at init)."""
+        return torch.eye(self.n_features, device=self.prior_root.device) + self.prior_root.float()
+
+    def _posterior_mean(self, x, y, maskf, prior, log_shrinkage):
+        """The readout under the prior ``N(prior, A A^T / shrinkage)`` given the centred context."""
         k = x.shape[1]
+        factor = self.prior_factor()
         count = maskf.sum(1, keepdim=True).clamp_min(1.0)
         shrinkage = count[:, 0] * torch.exp(log_shrinkage)
         x_mean = (x * maskf[..., None]).sum(1) / count
         y_mean = (y * maskf).sum(1, keepdim=True) / count
         xc = (x - x_mean[:, None]) * maskf[..., None]
         residual = (y - y_mean - torch.einsum("bkd,bd->bk", xc, prior)) * maskf
-        gram = xc @ xc.transpose(1, 2)
+        xa = xc @ factor
+        gram = xa @ xa.transpose(1, 2)
         eye = torch.eye(k, device=x.device, dtype=x.dtype)
         dual = torch.linalg.solve(gram + shrinkage[:, None, None] * eye, residual[..., None])
-        weight = prior + torch.einsum("bk,bkd->bd", dual[..., 0], xc)
+        weight = prior + torch.einsum("bk,bkd->bd", dual[..., 0], xa) @ factor.T
         return weight, y_mean[:, 0] - (x_mean * weight).sum(1)
 
 
@@ -343,6 +352,12 @@ class InContextEncoder(Encoder):
         return StandardizedReadout(
             self.coef_, self.intercept_, self.feature_mean_, self.feature_scale_
         )
+
+    def feature_weights(self) -> np.ndarray:
+        """The emitted readouts over raw features, (n_targets, n_features): ``coef_`` divided
+        by the feature scale."""
+        self._check_fitted()
+        return np.ascontiguousarray((self.coef_ / self.feature_scale_[:, None]).T)
 
     def _after_load(self) -> None:
         if hasattr(self, "feature_mean_"):

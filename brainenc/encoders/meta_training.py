@@ -62,12 +62,14 @@ class MetaSubject:
             raise ValueError(f"{self.name}: features must be (n_images, n_features)")
 
     @classmethod
-    def from_data(cls, data, features, *, max_targets: int = 4000, seed: int = 0):
+    def from_data(cls, data, features, *, max_targets: int = 4000, reliable_fraction: float = 0.5,
+                  seed: int = 0):  # fmt: skip
         """The training images of a :class:`~brainenc.data.BrainData` and a sample of its targets.
 
-        Half the sample is drawn in proportion to the noise ceiling (targets with signal), half
-        uniformly (so the model also learns what to do with noise); all targets when there are
-        at most ``max_targets``, uniformly when the data has no noise ceiling.
+        A share ``reliable_fraction`` of the sample is drawn in proportion to the noise ceiling
+        (targets with signal), the rest uniformly (so the model also learns what to do with
+        noise); all targets when there are at most ``max_targets``, uniformly when the data has
+        no noise ceiling.
 
         Parameters
         ----------
@@ -75,8 +77,12 @@ class MetaSubject:
         features : array of shape (data.n_images, n_features)
             Features of all of the data's images (rows as ``data.images``).
         max_targets : int
+        reliable_fraction : float
+            Between 0 and 1.
         seed : int
         """
+        if not 0 <= reliable_fraction <= 1:
+            raise ValueError(f"reliable_fraction must be in [0, 1], got {reliable_fraction}")
         features = np.asarray(features)
         if len(features) != data.n_images:
             raise ValueError(
@@ -89,7 +95,8 @@ class MetaSubject:
         if data.noise_ceiling is not None:
             ceiling = np.where(finite, np.clip(np.nan_to_num(data.noise_ceiling), 0, None), 0.0)
             if ceiling.sum() > 0:
-                prob = 0.5 * prob / prob.sum() + 0.5 * ceiling / ceiling.sum()
+                prob = ((1 - reliable_fraction) * prob / prob.sum()
+                        + reliable_fraction * ceiling / ceiling.sum())  # fmt: skip
         prob /= prob.sum()
         size = min(max_targets, int((prob > 0).sum()))
         keep = np.sort(np.random.default_rng(seed).choice(len(prob), size, replace=False, p=prob))

@@ -23,6 +23,8 @@ TEST_SUBJECTS = (1, 11, 12)
 STIMULUS_SEED = 16_000
 N_IMAGES = 2_000
 N_TEST = 300  # only for the estimated noise ceiling that picks the targets to sample
+RELIABLE_FRACTION = 0.8
+"""Share of each subject's sampled vertices drawn in proportion to the estimated noise ceiling."""
 MODEL_PATH = WEIGHTS_DIR / "in_context"
 SETTINGS = {"steps": 1500, "batch_size": 32, "context": (10, 500), "n_query": 100, "lr": 5e-4}
 
@@ -41,7 +43,8 @@ def world_meta_subject(subject: int, *, progress: bool = False) -> MetaSubject:
     from ..dataset import load_world
 
     data = load_world(subject, n_train=N_IMAGES, n_test=N_TEST, seed=STIMULUS_SEED + subject)
-    return MetaSubject.from_data(data, world_features(data, progress=progress), seed=subject)
+    return MetaSubject.from_data(data, world_features(data, progress=progress),
+                                 reliable_fraction=RELIABLE_FRACTION, seed=subject)  # fmt: skip
 
 
 def train_world_in_context(
