@@ -150,6 +150,19 @@ class Encoder(BaseEstimator, abc.ABC):
     def to_module(self) -> torch.nn.Module:
         """A differentiable module mapping a float feature tensor to predicted responses."""
 
+    def feature_weights(self) -> np.ndarray:
+        """Each target's linear readout direction in the backbone's feature space.
+
+        Array of shape (n_targets, n_features): the gradient of each target's prediction with
+        respect to the (pooled) features. Captioning (BrainSCUBA, :mod:`brainenc.captions`)
+        projects these into the space of image embeddings. Encoders whose prediction is not a
+        linear function of pooled features raise ``NotImplementedError``.
+        """
+        raise NotImplementedError(
+            f"the {self.name} encoder has no linear readout over pooled features, which "
+            "captions need; caption a linear or in-context encoder of the same backbone"
+        )
+
     def cortical_maps(self, model: str) -> dict:
         """Maps of what the fitted encoder learned per target, beyond its accuracy.
 

@@ -201,6 +201,11 @@ class LinearEncoder(Encoder):
         self._check_fitted()
         return LinearReadout(self.coef_, self.intercept_, self.x_mean_)
 
+    def feature_weights(self) -> np.ndarray:
+        """``coef_.T``: each target's ridge weights, (n_targets, n_features)."""
+        self._check_fitted()
+        return np.ascontiguousarray(self.coef_.T)
+
     def fit_to_directory(self, features, responses, directory, *, rows=None, metadata=None,
                          memory=None, progress: bool = False):  # fmt: skip
         """Fit out of core (see :func:`~brainenc.encoders.fit_out_of_core`): the responses are

@@ -83,6 +83,24 @@ def test_fit_predict_module_agree(encoder):
     assert not clone(encoder).is_fitted  # clone copies hyperparameters, never fitted state
 
 
+def test_feature_weights_are_the_readout_gradient(encoder):
+    """What captions read: the gradient of each target's prediction w.r.t. pooled features,
+    or a NotImplementedError naming the kind when the readout is not linear in them."""
+    features, responses = _data(encoder)
+    encoder.fit(features, responses)
+    try:
+        weights = encoder.feature_weights()
+    except NotImplementedError as e:
+        assert encoder.name in str(e)
+        return
+    x = torch.as_tensor(features[:1], dtype=torch.float32).requires_grad_(True)
+    module = encoder.to_module()
+    gradient = np.stack([torch.autograd.grad(module(x)[0, t], x)[0][0].numpy()
+                         for t in range(N_TARGETS)])  # fmt: skip
+    assert weights.shape == (N_TARGETS, WIDTH)
+    np.testing.assert_allclose(weights, gradient, rtol=1e-4, atol=1e-5)
+
+
 def test_save_load_round_trip(encoder, tmp_path):
     features, responses = _data(encoder)
     encoder.fit(features[:N_TRAIN], responses[:N_TRAIN])
