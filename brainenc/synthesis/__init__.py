@@ -6,6 +6,7 @@ from .braindive import (
     BrainDiVEPipeline,
     Guidance,
     SynthesisOutput,
+    prompt_states,
 )
 from .objectives import ROI, Contrast, Minimize, Objective, Vertex, as_objective
 
@@ -21,4 +22,5 @@ __all__ = [
     "SynthesisOutput",
     "Vertex",
     "as_objective",
+    "prompt_states",
 ]

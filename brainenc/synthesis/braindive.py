@@ -142,6 +142,13 @@ class BrainDiVEPipeline:
     condition : tensor of shape (1, seq, dim), optional
         ``encoder_hidden_states`` for a conditional UNet (e.g. the empty prompt's text
         embedding); required for a ``UNet2DConditionModel``.
+
+    Attributes
+    ----------
+    unconditional : tensor or None
+        Set by :meth:`with_condition`: the condition classifier-free guidance moves away from.
+    text_scale : float
+        Set by :meth:`with_condition`: the classifier-free guidance scale.
     """
 
     def __init__(self, unet, scheduler, brain_model, *, vae=None, condition=None):
@@ -156,6 +163,7 @@ class BrainDiVEPipeline:
                 "shape (1, seq, cross_attention_dim)"
             )
         self.condition = condition
+        self.unconditional, self.text_scale = None, 1.0
 
     @classmethod
     def from_pretrained(
@@ -200,7 +208,7 @@ class BrainDiVEPipeline:
                 where, subfolder="scheduler", algorithm_type="dpmsolver++", **kwargs
             )
             if condition is None:
-                condition = _empty_prompt(where, kwargs)
+                condition = _prompt_states(where, kwargs, [""])
         except (OSError, ValueError) as e:
             if local.is_dir() or not kwargs.get("local_files_only"):
                 raise
@@ -215,6 +223,27 @@ class BrainDiVEPipeline:
             unet.set_attention_slice("auto")
         return cls(unet, scheduler, brain_model.to(device), vae=vae,
                    condition=condition.to(device, dtype))  # fmt: skip
+
+    def with_condition(self, condition: torch.Tensor, *, text_scale: float = 1.0):
+        """A pipeline of the same models that samples conditioned on ``condition``.
+
+        Parameters
+        ----------
+        condition : tensor of shape (1, seq, dim)
+            E.g. a caption's text embedding.
+        text_scale : float
+            Classifier-free guidance (Ho & Salimans, 2022) from this pipeline's own condition
+            (the empty prompt) towards ``condition``; 1 is plain conditional sampling.
+        """
+        if not self.conditional:
+            raise ValueError("this UNet takes no condition")
+        if not text_scale >= 1.0:
+            raise ValueError(f"text_scale must be at least 1; got {text_scale}")
+        pipe = type(self)(self.unet, self.scheduler, self.brain_model, vae=self.vae,
+                          condition=condition.to(self.condition))  # fmt: skip
+        if text_scale != 1.0:
+            pipe.unconditional, pipe.text_scale = self.condition, float(text_scale)
+        return pipe
 
     @property
     def device(self) -> torch.device:
@@ -335,10 +364,16 @@ class BrainDiVEPipeline:
 
     def _eps(self, z: torch.Tensor, t) -> torch.Tensor:
         inp = self.scheduler.scale_model_input(z, t)
-        if self.conditional:
-            cond = self.condition.to(z.device, z.dtype).expand(len(z), -1, -1)
+        if not self.conditional:
+            return self.unet(inp, t).sample
+        cond = self.condition.to(z.device, z.dtype).expand(len(z), -1, -1)
+        if self.unconditional is None:
             return self.unet(inp, t, encoder_hidden_states=cond).sample
-        return self.unet(inp, t).sample
+        empty = self.unconditional.to(z.device, z.dtype).expand(len(z), -1, -1)
+        both = self.unet(torch.cat([inp, inp]), t,
+                         encoder_hidden_states=torch.cat([empty, cond])).sample  # fmt: skip
+        eps_empty, eps_cond = both.chunk(2)
+        return eps_empty + self.text_scale * (eps_cond - eps_empty)
 
     def _sample(self, z, objective, guidance, generators, steps, brain_size, bar, callback):
         self.scheduler.set_timesteps(steps, device=z.device)
@@ -400,8 +435,26 @@ def random_shift_flip(images: torch.Tensor, generators: list[torch.Generator]) -
     return torch.stack(out)
 
 
-def _empty_prompt(where: str, kwargs: dict) -> torch.Tensor:
-    """Text-encoder states of the empty prompt, (1, seq, dim), as Stable Diffusion conditions."""
+def prompt_states(source: str, prompts: list[str], *, download: bool = False) -> torch.Tensor:
+    """Text-encoder states of prompts, (n, seq, dim), as a Stable Diffusion checkpoint's UNet
+    is conditioned: ``[""]`` is the empty prompt BrainDiVE samples with, a caption gives the
+    condition of :meth:`BrainDiVEPipeline.with_condition`.
+
+    Parameters
+    ----------
+    source : str
+        The checkpoint: a local folder or a Hugging Face repo id, with ``text_encoder/`` and
+        ``tokenizer/``.
+    prompts : list of str
+    download : bool
+        Allow downloading a repo id that is not cached (only the cache is read by default).
+    """
+    local = Path(source).expanduser()
+    kwargs = {} if local.is_dir() else {"local_files_only": not download}
+    return _prompt_states(str(local) if local.is_dir() else source, kwargs, prompts)
+
+
+def _prompt_states(where: str, kwargs: dict, prompts: list[str]) -> torch.Tensor:
     if Path(where).is_dir() and not (Path(where) / "text_encoder").is_dir():
         raise ValueError(
             f"{where} has no text_encoder/; pass condition=<(1, seq, dim) tensor> (the embedding "
@@ -417,7 +470,7 @@ def _empty_prompt(where: str, kwargs: dict) -> torch.Tensor:
             f"{where} has no text_encoder/ and tokenizer/; pass condition=<(1, seq, dim) tensor> "
             "(the embedding the UNet was trained with for an empty prompt)"
         ) from None
-    ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length,
-                    return_tensors="pt").input_ids  # fmt: skip
+    ids = tokenizer(list(prompts), padding="max_length", max_length=tokenizer.model_max_length,
+                    truncation=True, return_tensors="pt").input_ids  # fmt: skip
     with torch.no_grad():
         return encoder(ids)[0]

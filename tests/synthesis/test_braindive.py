@@ -241,3 +241,23 @@ def test_uncached_model_fails_fast_offline(brain_model, tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"not in the Hugging Face cache.*hf download"):
         BrainDiVEPipeline.from_pretrained("nobody/no-such-diffusion-model", brain_model)
     assert time.perf_counter() - start < 5
+
+
+def test_with_condition_is_classifier_free_guidance(tiny_stable_diffusion, brain_model):
+    from brainenc.synthesis import prompt_states
+
+    pipe = BrainDiVEPipeline.from_pretrained(str(tiny_stable_diffusion), brain_model)
+    caption = prompt_states(str(tiny_stable_diffusion), ["a face"])
+    assert caption.shape == (1, 77, 16) and not torch.allclose(caption, pipe.condition)
+    plain = pipe.with_condition(caption)
+    guided = pipe.with_condition(caption, text_scale=4.0)
+    z, t = torch.randn(2, 4, 8, 8), pipe.scheduler.timesteps[0]
+    with torch.no_grad():
+        empty, cond, mixed = pipe._eps(z, t), plain._eps(z, t), guided._eps(z, t)
+    torch.testing.assert_close(mixed, empty + 4.0 * (cond - empty), rtol=1e-4, atol=1e-5)
+    assert plain.unet is pipe.unet and pipe.unconditional is None  # the models are shared
+    out = guided(ROI("A"), n_images=2, seed=0, guidance=None, num_inference_steps=3,
+                 progress=False)  # fmt: skip
+    assert out.images.shape == (2, 3, 16, 16) and np.isfinite(out.scores).all()
+    with pytest.raises(ValueError, match="text_scale must be at least 1"):
+        pipe.with_condition(caption, text_scale=0.5)
