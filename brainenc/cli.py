@@ -1,11 +1,13 @@
 """The brainenc command: fit, map and report encoders of the visual cortex, synthesize the images
-a region prefers, and manage datasets and the in-silico world."""
+a region prefers, caption what regions and vertices prefer, and manage datasets and the in-silico
+world."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .captions.commands import add_caption_command
 from .commands import add_world_commands
 from .data.commands import add_data_commands
 from .fit_commands import add_encoder_commands
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_study_commands(subparsers)
+    add_caption_command(subparsers)
     add_world_commands(subparsers)
     add_data_commands(subparsers)
     add_encoder_commands(subparsers)

@@ -8,6 +8,8 @@ A run folder holds::
     maps/<name>.png [.html]      cortical maps listed in ``summary.json``'s ``"maps"``
     synthesis/<objective>.png    images synthesized for an objective, with ``<objective>.json``
                                  (scores, or ``{"captions": [str, ...]}``) and every image
+    captions/captions.json       region captions (``brainenc caption``); ``vertices.json``
+                                 per-vertex captions, ``<roi>.png`` images from the captions
     benchmarks/<name>.png        figures of benchmarks run on the run's subject, each with
                                  ``<name>.json`` (``{"caption": str}``)
     report.html                  the page :func:`~brainenc.maps.build_report` writes
@@ -33,6 +35,7 @@ ENCODERS = "encoders"
 MAPS = "maps"
 SYNTHESIS = "synthesis"
 BENCHMARKS = "benchmarks"
+CAPTIONS = "captions"
 _FIELDS = ("data", "rois", "models", "maps", "synthesis")
 RERUN = "rerun the step that wrote it"
 

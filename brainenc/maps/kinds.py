@@ -231,3 +231,39 @@ def roi_map(rois: Mapping[str, np.ndarray]) -> CorticalMap:
         cmap=ListedColormap(colors, name="rois"),
         categories=names,
     )
+
+
+def caption_noun_map(nouns: Sequence[str | None], *, model: str | None = None) -> CorticalMap:
+    """BrainSCUBA's word map: each target coloured by the dominant noun of its caption.
+
+    Parameters
+    ----------
+    nouns : sequence of str or None, one per target
+        The label of each target's caption's dominant noun
+        (:func:`~brainenc.captions.dominant_noun`); ``None`` for targets not captioned or
+        whose caption has no noun of the lexicon (missing on the map).
+    model : str, optional
+        Named in the title.
+
+    Returns
+    -------
+    CorticalMap
+        Categorical, one category per noun label, most frequent first.
+    """
+    nouns = list(nouns)
+    counts: dict[str, int] = {}
+    for noun in nouns:
+        if noun is not None:
+            counts[str(noun)] = counts.get(str(noun), 0) + 1
+    if not counts:
+        raise ValueError("no target has a dominant noun; caption more targets or widen the lexicon")
+    labels = tuple(sorted(counts, key=lambda n: (-counts[n], n)))
+    index = {n: i for i, n in enumerate(labels)}
+    values = np.array([np.nan if n is None else index[str(n)] for n in nouns], dtype=float)
+    return CorticalMap(
+        values,
+        title=_named("dominant noun of each vertex's caption", model),
+        colorbar_label="noun",
+        cmap=CATEGORY_CMAP,
+        categories=labels,
+    )

@@ -20,7 +20,15 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..files import inside, read_json, write_atomically
-from ..run import BENCHMARKS, RERUN, SYNTHESIS, model_name, read_summary, read_synthesis
+from ..run import (
+    BENCHMARKS,
+    CAPTIONS,
+    RERUN,
+    SYNTHESIS,
+    model_name,
+    read_summary,
+    read_synthesis,
+)
 
 _TABLE_KEYS = ("models", "rois", "maps")  # summary keys shown as content, not as metadata
 _CSS = """
@@ -93,6 +101,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         _score_table(summary),
         _maps(summary, run_dir, out.parent),
         _synthesis(summary, run_dir),
+        _captions(run_dir),
         _benchmarks(run_dir),
         _metadata(summary),
     ]
@@ -190,6 +199,44 @@ def _synthesis(summary: dict, run_dir: Path) -> str:
         return ""
     title = "Synthesized images and captions" if any_captions else "Synthesized images"
     return f'<h2>{title}</h2>\n<div class="grid">\n' + "\n".join(figures) + "\n</div>\n"
+
+
+def _captions(run_dir: Path) -> str:
+    """``captions/captions.json`` as a table (caption, dominant noun, shares of the region's
+    vertices' nouns, top words) and the grids of images drawn from the captions."""
+    record_file = run_dir / CAPTIONS / "captions.json"
+    if not record_file.is_file():
+        return ""
+    record = read_json(record_file, "rerun `brainenc caption`")
+    rows = []
+    for region, found in record.get("regions", {}).items():
+        shares = ", ".join(
+            f"{k} {v:.0%}"
+            for k, v in sorted(found.get("noun_shares", {}).items(), key=lambda kv: -kv[1])
+        )
+        words = ", ".join(str(w[0]) for w in found.get("top_words", []))
+        rows.append(f'<tr><td class="roi">{escape(region)}</td>'
+                    f"<td>{escape(str(found.get('caption', '')))}</td>"
+                    f"<td>{escape(str(found.get('noun') or '–'))}</td>"
+                    f"<td>{escape(shares)}</td><td>{escape(words)}</td></tr>")  # fmt: skip
+    setup = (
+        f"model {record.get('model', '?')}, softmax temperature {record.get('tau', '?')}, "
+        f"{record.get('beams', '?')} beams, bank: {record.get('bank', {}).get('image_set', '?')}"
+    )
+    figures = []
+    for region in record.get("regions", {}):
+        grid = run_dir / CAPTIONS / f"{region}.png"
+        if grid.is_file():
+            figures.append(_figure(f"caption-{len(figures) + 1}",
+                                   _img(grid, f"images drawn from the caption of {region}"),
+                                   f"<figcaption>{escape(region)}: images drawn from its "
+                                   "caption</figcaption>"))  # fmt: skip
+    grid_html = ('<div class="grid">\n' + "\n".join(figures) + "\n</div>\n") if figures else ""
+    return (
+        f"<h2>Captions (BrainSCUBA)</h2>\n<p class=sub>{escape(setup)}</p>\n<table>\n"
+        "<tr><th>ROI</th><th>caption</th><th>dominant noun</th><th>vertices' nouns</th>"
+        "<th>top words</th></tr>\n" + "\n".join(rows) + "\n</table>\n" + grid_html
+    )
 
 
 def _benchmarks(run_dir: Path) -> str:

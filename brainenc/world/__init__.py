@@ -1,6 +1,7 @@
 """The in-silico world: procedural stimuli, simulated subjects with known ground truth, the
 off-manifold probes that truth must resist, an independent judge of images, and the world's own
-models (world-clip, the diffusion prior) with the helpers that run BrainDiVE on it.
+models (world-clip, the diffusion prior, the captioner) with the helpers that run BrainDiVE and
+BrainSCUBA on it.
 
 The names below are imported on first use, so that importing one part of the world (the
 stimuli, say) loads neither open_clip nor diffusers.
@@ -14,6 +15,9 @@ _EXPORTS = {
     "WORLD_MODELS": "build",
     "build_world": "build",
     "BatteryResult": "battery",
+    "CAPTIONER_DIR": "captioner",
+    "WORLD_NOUNS": "captioner",
+    "load_world_captioner": "captioner",
     "run_battery": "battery",
     "SPEC": "clip",
     "WordTokenizer": "clip",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-WORLD_MODELS = ("oracle", "judge", "world-clip", "world-prior", "in-context")
+WORLD_MODELS = ("oracle", "judge", "world-clip", "world-prior", "in-context", "captioner")
 """The models ``build_world`` can retrain, in the order it trains them."""
 
 
@@ -25,9 +25,9 @@ def build_world(
     Parameters
     ----------
     only : iterable of str, optional
-        Names from :data:`WORLD_MODELS`; all of them by default. World-prior and in-context
-        training read the world-clip checkpoint on disk (and in-context the oracle, through
-        the subjects), so rebuild those first (or in the same call) when they changed.
+        Names from :data:`WORLD_MODELS`; all of them by default. World-prior, in-context and
+        captioner training read the world-clip checkpoint on disk (and in-context the oracle,
+        through the subjects), so rebuild those first (or in the same call) when they changed.
     seed : int
         Training seed of every model.
     progress : bool
@@ -80,4 +80,12 @@ def build_world(
         final = model.metadata_["history"][-1]["val_loss"]
         say(f"in-context encoder: held-out subject loss {final:.3f} (1 = the context mean) "
             f"-> {path}")  # fmt: skip
+    if "captioner" in only:
+        from .training.captioner import save_world_captioner, train_world_captioner
+
+        model = train_world_captioner(seed=seed, progress=progress)
+        written["captioner"] = path = save_world_captioner(model)
+        record = model.metadata["training"]
+        say(f"captioner: held-out category accuracy {record['category_accuracy']:.3f}, exact "
+            f"captions {record['exact_caption_accuracy']:.3f} -> {path}")  # fmt: skip
     return written

@@ -9,7 +9,7 @@ those of the region's preferred category.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -80,6 +80,15 @@ class WorldBench:
     natural_images: torch.Tensor
     natural_labels: np.ndarray
     judges: dict
+    _natural_true: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def natural_true(self, objective: Objective) -> np.ndarray:
+        """The true ``objective`` of the natural images, (1000,); computed once per objective."""
+        if objective.name not in self._natural_true:
+            with torch.no_grad():
+                values = objective(self.truth, self.natural_images).numpy()
+            self._natural_true[objective.name] = values
+        return self._natural_true[objective.name]
 
     @classmethod
     def build(cls, subject: int = 1, *, device: str = "cpu") -> WorldBench:
@@ -220,9 +229,7 @@ def synthesize_world(
         num_inference_steps=num_inference_steps, judges=bench.judges, truth=truth,
         unguided=unguided, progress=progress,
     )  # fmt: skip
-    natural, labels = bench.natural_images, bench.natural_labels
-    with torch.no_grad():
-        natural_true = objective(truth, natural).numpy()
+    natural_true, labels = bench.natural_true(objective), bench.natural_labels
     preferred = preferred_category(objective)
     summary.update(subject=subject, preferred=preferred,
                    natural_true_p90=float(np.percentile(natural_true, 90)),
@@ -251,3 +258,76 @@ def _add_intervals(scores: dict, preferred: str | None) -> None:
         }
     if preferred is not None and HEADLINE_JUDGE in scores["fractions"]:
         scores["preferred_fraction"] = scores["fractions"][HEADLINE_JUDGE]["preferred"]["fraction"]
+
+
+CAPTION_TEXT_SCALE = 1.0
+"""Classifier-free guidance scale of :func:`images_from_caption`: plain conditional sampling,
+chosen among 1, 3 and 6 by the judge on seeds 1000-1011 (``benchmarks/captions_world.py``; the
+reported images use other seeds)."""
+
+
+def images_from_caption(
+    caption: str,
+    objective: Objective | str,
+    *,
+    pipeline: BrainDiVEPipeline,
+    subject: int = 1,
+    n_images: int = 16,
+    seed: int = 0,
+    text_scale: float = CAPTION_TEXT_SCALE,
+    num_inference_steps: int = 50,
+    bench: WorldBench | None = None,
+    progress: bool = True,
+) -> tuple[dict, np.ndarray]:
+    """Images the world prior draws from ``caption`` (no brain guidance), scored like
+    :func:`synthesize_world`'s: predicted and true ``objective``, the judge's class, intervals.
+
+    Parameters
+    ----------
+    caption : str
+        E.g. a region's BrainSCUBA caption.
+    objective : Objective or str
+        What the images are scored on (the region the caption describes).
+    pipeline : BrainDiVEPipeline
+        The world pipeline (:func:`world_pipeline`); its brain model gives ``predicted``.
+    text_scale : float
+        Classifier-free guidance towards the caption (see
+        :meth:`~brainenc.synthesis.BrainDiVEPipeline.with_condition`).
+
+    Returns
+    -------
+    scores : dict
+        ``caption``, ``predicted``/``true`` per image with their means, ``mean_true_ci95``,
+        ``judged`` and ``fractions`` (as a run of :func:`synthesize_world`'s summary), and the
+        true objective's median over the bench's natural images (``natural_true_median``) and
+        over those of the region's category (``natural_true_median_preferred``).
+    images : uint8 array (n, H, W, 3)
+    """
+    objective = as_objective(objective)
+    bench = WorldBench.shared(subject, device=str(pipeline.device)) if bench is None else bench
+    with torch.no_grad():
+        condition = Backbone.from_spec("world-clip").embed_text([caption])[:, None]
+    out = pipeline.with_condition(condition, text_scale=text_scale)(
+        objective, n_images=n_images, seed=seed, guidance=None,
+        num_inference_steps=num_inference_steps, progress=progress,
+    )  # fmt: skip
+    with torch.no_grad():
+        true = objective(bench.truth, out.images.to(pipeline.device)).cpu().numpy()
+    natural = bench.natural_true(objective)
+    scores = {
+        "caption": caption,
+        "text_scale": text_scale,
+        "seed": seed,
+        "predicted": out.scores.tolist(),
+        "mean_predicted": float(out.scores.mean()),
+        "true": true.tolist(),
+        "mean_true": float(true.mean()),
+        "judged": {name: list(judge(out.images)) for name, judge in bench.judges.items()},
+        "natural_true_median": float(np.median(natural)),
+    }
+    preferred = preferred_category(objective)
+    if preferred is not None:
+        of_preferred = natural[bench.natural_labels == CATEGORIES.index(preferred)]
+        scores["natural_true_median_preferred"] = float(np.median(of_preferred))
+    _add_intervals(scores, preferred)
+    return scores, out.to_uint8()
