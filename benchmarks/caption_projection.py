@@ -11,8 +11,9 @@ similarity matrix that a direct softmax would hold.
                                             [--device cpu|cuda] [--dtype float16|float32]
                                             [--out benchmarks/results/caption_projection.json]
 
-The defaults are about 1e17 floating-point operations (two products of targets x bank x width):
-a GPU's job. ``--bank 200000 --targets 5000`` takes about a minute on 2 CPU cores. The
+The defaults are about 1e14 floating-point operations (two products of targets x bank x width,
+plus targets x bank exponentials): seconds on a GPU, tens of minutes on 2 CPU cores;
+``--bank 200000 --targets 5000`` takes about a minute there. The
 projection's own memory is mostly one (target chunk x bank chunk) float32 block, 1 GiB at the
 default chunk sizes.
 """
