@@ -12,7 +12,7 @@ similarity matrix that a direct softmax would hold.
                                             [--out benchmarks/results/caption_projection.json]
 
 The defaults are about 1e14 floating-point operations (two products of targets x bank x width,
-plus targets x bank exponentials): seconds on a GPU, tens of minutes on 2 CPU cores;
+plus targets x bank exponentials): tens of minutes on 2 CPU cores (a GPU is the place for it);
 ``--bank 200000 --targets 5000`` takes about a minute there. The
 projection's own memory is mostly one (target chunk x bank chunk) float32 block, 1 GiB at the
 default chunk sizes.
