@@ -195,7 +195,15 @@ class Captioner(nn.Module):
                 f"{config_file} has format version {config.get('format_version')!r}; this "
                 f"brainenc reads version {FORMAT_VERSION}. Retrain or re-save the captioner"
             )
-        lm = AutoModelForCausalLM.from_pretrained(directory / "lm", local_files_only=True)
+        from transformers.utils import logging
+
+        bars = logging.is_progress_bar_enabled()
+        logging.disable_progress_bar()  # a bar for reading a few MB from disk is noise
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(directory / "lm", local_files_only=True)
+        finally:
+            if bars:
+                logging.enable_progress_bar()
         tokenizer = PreTrainedTokenizerFast.from_pretrained(directory / "tokenizer",
                                                             local_files_only=True)  # fmt: skip
         captioner = cls(lm, tokenizer, config["embed_dim"], config["prefix_length"],
