@@ -93,8 +93,7 @@ def _caption(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..files import write_atomically
-    from ..maps import build_report, draw_map
-    from ..maps.kinds import caption_noun_map
+    from ..maps import build_report
     from ..run import CAPTIONS, Run
     from ..study import MIN_CEILING, load_run_encoder
     from ..study_commands import check_world_args, load_data
@@ -129,9 +128,9 @@ def _caption(args: argparse.Namespace) -> int:
     if empty:
         raise UsageError(f"no reliable vertex in {', '.join(empty)}; pick other ROIs")
     lexicon = _lexicon(args)
-    found, _ = caption_regions(encoder, bank, captioner, regions, lexicon=lexicon,
-                                        tau=args.tau, beams=args.beams, device=args.device,
-                                        progress=not args.quiet)  # fmt: skip
+    found, _ = caption_regions(encoder, bank, captioner, regions, lexicon=lexicon, tau=args.tau,
+                               beams=args.beams, device=args.device,
+                               progress=not args.quiet)  # fmt: skip
     out = run.path / CAPTIONS
     record = {"model": model.name, "tau": args.tau, "beams": args.beams,
               "captioner": args.captioner or "world", "bank": bank.meta,
@@ -140,26 +139,9 @@ def _caption(args: argparse.Namespace) -> int:
         print(f"{r}: {c.caption!r} (noun: {c.noun}; top words: "
               + ", ".join(w for w, _ in c.top_words) + ")")  # fmt: skip
     if args.per_vertex:
-        from .brainscuba import caption_embeddings, projected_readouts
-
         targets = np.flatnonzero(reliable)
-        projected = projected_readouts(encoder, bank, targets=targets, tau=args.tau,
-                                       device=args.device, progress=not args.quiet)  # fmt: skip
-        captions = caption_embeddings(captioner, projected, beams=args.beams,
-                                      progress=not args.quiet)  # fmt: skip
-        from .nouns import dominant_noun
-
-        nouns = [dominant_noun(c, lexicon) if c else None for c in captions]
-        vertices = {"targets": targets.tolist(), "captions": captions, "nouns": nouns}
-        write_atomically(out / "vertices.json",
-                         lambda tmp: tmp.write_text(json.dumps(vertices)))  # fmt: skip
-        labels = np.full(data.n_targets, None, object)
-        labels[targets] = nouns
-        entry = draw_map(caption_noun_map(labels, model=model.name), data, run.path,
-                         f"caption_nouns_{model.file_stem}")  # fmt: skip
-        run.maps = [m for m in run.maps if m["file"] != entry["file"]] + [entry]
-        record["per_vertex"] = {"file": "vertices.json", "n_targets": len(targets)}
-        print(f"{len(targets)} vertices captioned; word map: {run.path / entry['file']}")
+        record["per_vertex"] = _per_vertex(args, run, model, data, encoder, bank, captioner,
+                                           targets, lexicon, out)  # fmt: skip
     if args.images:
         record["images"] = _images_from_captions(args, run, model, data, encoder, found, out)
     write_atomically(out / "captions.json",
@@ -167,6 +149,32 @@ def _caption(args: argparse.Namespace) -> int:
     run.write()
     print(f"captions in {out}/; report: {build_report(run.path)}")
     return 0
+
+
+def _per_vertex(args, run, model, data, encoder, bank, captioner, targets, lexicon, out) -> dict:
+    """Caption every target of ``targets``; write ``vertices.json`` and the word map."""
+    import numpy as np
+
+    from ..files import write_atomically
+    from ..maps import draw_map
+    from ..maps.kinds import caption_noun_map
+    from .brainscuba import caption_embeddings, projected_readouts
+    from .nouns import dominant_noun
+
+    projected = projected_readouts(encoder, bank, targets=targets, tau=args.tau,
+                                   device=args.device, progress=not args.quiet)  # fmt: skip
+    captions = caption_embeddings(captioner, projected, beams=args.beams,
+                                  progress=not args.quiet)  # fmt: skip
+    nouns = [dominant_noun(c, lexicon) if c else None for c in captions]
+    vertices = {"targets": targets.tolist(), "captions": captions, "nouns": nouns}
+    write_atomically(out / "vertices.json", lambda tmp: tmp.write_text(json.dumps(vertices)))
+    labels = np.full(data.n_targets, None, object)
+    labels[targets] = nouns
+    entry = draw_map(caption_noun_map(labels, model=model.name), data, run.path,
+                     f"caption_nouns_{model.file_stem}")  # fmt: skip
+    run.maps = [m for m in run.maps if m["file"] != entry["file"]] + [entry]
+    print(f"{len(targets)} vertices captioned; word map: {run.path / entry['file']}")
+    return {"file": "vertices.json", "n_targets": len(targets)}
 
 
 def _captioner(args: argparse.Namespace):
