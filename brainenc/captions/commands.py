@@ -114,6 +114,10 @@ def _caption(args: argparse.Namespace) -> int:
     run = Run.read(args.run_dir)
     model = run.model(args.model)
     captioner, bank = _captioner(args), _bank(args, model.backbone)
+    reads = captioner.metadata.get("backbone")
+    if reads is not None and reads != model.backbone:
+        raise UsageError(f"the captioner reads {reads} embeddings but the model reads "
+                         f"{model.backbone}; train one on the model's backbone")  # fmt: skip
     data = load_data(args)
     encoder = load_run_encoder(run, model, data)
     unknown = sorted(set(args.roi or ()) - set(data.rois))
@@ -170,7 +174,8 @@ def _per_vertex(args, run, model, data, encoder, bank, captioner, targets, lexic
     write_atomically(out / "vertices.json", lambda tmp: tmp.write_text(json.dumps(vertices)))
     labels = np.full(data.n_targets, None, object)
     labels[targets] = nouns
-    entry = draw_map(caption_noun_map(labels, model=model.name), data, run.path,
+    order = list(dict.fromkeys(lexicon.values()))  # a noun keeps its colour across runs
+    entry = draw_map(caption_noun_map(labels, labels=order, model=model.name), data, run.path,
                      f"caption_nouns_{model.file_stem}")  # fmt: skip
     run.maps = [m for m in run.maps if m["file"] != entry["file"]] + [entry]
     print(f"{len(targets)} vertices captioned; word map: {run.path / entry['file']}")
@@ -243,6 +248,11 @@ def _images_from_captions(args, run, model, data, encoder, found, out: Path) -> 
         scale = args.text_scale or SD_TEXT_SCALE
     common = dict(n_images=args.images, seed=args.seed, num_inference_steps=args.steps,
                   progress=not args.quiet)  # fmt: skip
+    if not args.world:  # every caption's text states in one load of the text encoder
+        regions = list(found)
+        states = prompt_states(args.diffusion, [found[r].caption for r in regions],
+                               download=args.download)  # fmt: skip
+        conditions = {r: states[i : i + 1] for i, r in enumerate(regions)}
     results = {}
     for region, found_caption in found.items():
         caption = found_caption.caption
@@ -254,15 +264,16 @@ def _images_from_captions(args, run, model, data, encoder, found, out: Path) -> 
             labels = [f"true {t:.2f}\njudged: {j}"
                       for t, j in zip(scores["true"], judged, strict=True)]  # fmt: skip
         else:
-            condition = prompt_states(args.diffusion, [caption], download=args.download)
-            drawn = pipe.with_condition(condition, text_scale=scale)(
+            drawn = pipe.with_condition(conditions[region], text_scale=scale)(
                 ROI(region), guidance=None, brain_input_size=224, **common)  # fmt: skip
             scores = {"caption": caption, "text_scale": scale, "seed": args.seed,
                       "predicted": drawn.scores.tolist(),
                       "mean_predicted": float(drawn.scores.mean())}  # fmt: skip
             images, labels = drawn.to_uint8(), [f"predicted {p:.2f}" for p in drawn.scores]
         title = f"{region}: images drawn from its caption\n{caption!r}"
-        grid = image_grid(images, labels, columns=min(8, len(images)), scale=2, title=title)
+        grid = image_grid(
+            images, labels, columns=min(8, len(images)), title=title, scale=2 if args.world else 1
+        )  # 64 px world images, 512 px SD ones
         save_synthesis(out, region, grid, scores, {"caption": images})
         keep = ("mean_predicted", "mean_true", "mean_true_ci95", "preferred_fraction")
         results[region] = {k: scores[k] for k in keep if k in scores}

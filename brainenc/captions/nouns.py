@@ -3,7 +3,7 @@
 A caption's dominant noun is the first word of it found in a noun lexicon (captioners, ClipCap
 and the world's alike, name the subject first: "a man riding a horse", "a plate of pasta on a
 wooden table"). A lexicon maps each noun to the label a map shows (a category, or the noun
-itself); plural forms are looked up as their singular.
+itself); regular plural forms (-s, -es, -ies) are looked up as their singular.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ COCO_NOUNS = {
     **{w: "body" for w in ("body", "hand", "arm", "leg", "shirt")},
     **{w: "food" for w in ("food", "pizza", "sandwich", "plate", "meal", "cake", "donut",
                            "banana", "apple", "orange", "broccoli", "bowl", "dish", "salad",
-                           "vegetables", "fruit", "dessert")},
+                           "vegetable", "fruit", "dessert")},
     **{w: "place" for w in ("room", "kitchen", "bathroom", "bedroom", "street", "building",
                             "city", "house", "road", "field", "beach", "mountain", "park",
                             "office", "landscape")},
@@ -51,10 +51,22 @@ def dominant_noun(caption: str, lexicon: Mapping[str, str]) -> str | None:
     'food'
     """
     for word in _words(caption):
-        for form in (word, word[:-1] if word.endswith("s") else None):
+        for form in (word, *_singulars(word)):
             if form in lexicon:
                 return lexicon[form]
     return None
+
+
+def _singulars(word: str) -> list[str]:
+    """Candidate singulars of an English plural (``plates``, ``dishes``, ``berries``)."""
+    forms = []
+    if word.endswith("ies"):
+        forms.append(word[:-3] + "y")
+    if word.endswith("es"):
+        forms.append(word[:-2])
+    if word.endswith("s"):
+        forms.append(word[:-1])
+    return forms
 
 
 def top_words(captions: Sequence[str], n: int = 5, ignore: Sequence[str] = ()) -> list[tuple]:

@@ -241,7 +241,8 @@ class InContextEncoder(Encoder):
             raise ValueError(
                 f"network_ has {flat.numel()} parameters but width={self.width}, depth="
                 f"{self.depth}, n_registers={self.n_registers} over {len(self.feature_mean_)} "
-                f"features needs {n}: the weights come from another architecture"
+                f"features needs {n}: the weights come from another architecture, or from a "
+                "brainenc older than the shared prior factor (meta-train them again)"
             )
         nn.utils.vector_to_parameters(flat, net.parameters())
         return net.eval()

@@ -233,7 +233,9 @@ def roi_map(rois: Mapping[str, np.ndarray]) -> CorticalMap:
     )
 
 
-def caption_noun_map(nouns: Sequence[str | None], *, model: str | None = None) -> CorticalMap:
+def caption_noun_map(
+    nouns: Sequence[str | None], *, labels: Sequence[str] | None = None, model: str | None = None
+) -> CorticalMap:
     """BrainSCUBA's word map: each target coloured by the dominant noun of its caption.
 
     Parameters
@@ -242,13 +244,17 @@ def caption_noun_map(nouns: Sequence[str | None], *, model: str | None = None) -
         The label of each target's caption's dominant noun
         (:func:`~brainenc.captions.dominant_noun`); ``None`` for targets not captioned or
         whose caption has no noun of the lexicon (missing on the map).
+    labels : sequence of str, optional
+        The categories in a fixed order (e.g. a lexicon's labels), so that a noun keeps its
+        colour across maps; labels no target has are kept. By default the nouns present, most
+        frequent first.
     model : str, optional
         Named in the title.
 
     Returns
     -------
     CorticalMap
-        Categorical, one category per noun label, most frequent first.
+        Categorical, one category per label.
     """
     nouns = list(nouns)
     counts: dict[str, int] = {}
@@ -257,7 +263,12 @@ def caption_noun_map(nouns: Sequence[str | None], *, model: str | None = None) -
             counts[str(noun)] = counts.get(str(noun), 0) + 1
     if not counts:
         raise ValueError("no target has a dominant noun; caption more targets or widen the lexicon")
-    labels = tuple(sorted(counts, key=lambda n: (-counts[n], n)))
+    if labels is None:
+        labels = sorted(counts, key=lambda n: (-counts[n], n))
+    labels = tuple(labels)
+    unknown = sorted(set(counts) - set(labels))
+    if unknown:
+        raise ValueError(f"nouns {unknown} are not among labels {list(labels)}")
     index = {n: i for i, n in enumerate(labels)}
     values = np.array([np.nan if n is None else index[str(n)] for n in nouns], dtype=float)
     return CorticalMap(

@@ -224,8 +224,8 @@ def _captions(run_dir: Path) -> str:
         f"{record.get('beams', '?')} beams, bank: {record.get('bank', {}).get('image_set', '?')}"
     )
     figures = []
-    for region in record.get("regions", {}):
-        grid = run_dir / CAPTIONS / f"{region}.png"
+    for region in record.get("images", {}):  # only the grids of this record's captions
+        grid = inside(run_dir, f"{CAPTIONS}/{region}.png", "a caption image grid")
         if grid.is_file():
             figures.append(_figure(f"caption-{len(figures) + 1}",
                                    _img(grid, f"images drawn from the caption of {region}"),

@@ -95,6 +95,8 @@ def test_dominant_noun_and_top_words():
     assert dominant_noun("a person in a red shirt standing", WORLD_NOUNS) == "body"
     assert dominant_noun("an empty room with blue walls", WORLD_NOUNS) == "place"
     assert dominant_noun("two plates of pasta", {"plate": "food"}) == "food"  # plural
+    assert dominant_noun("some sandwiches", {"sandwich": "food"}) == "food"
+    assert dominant_noun("fresh berries", {"berry": "food"}) == "food"
     assert dominant_noun("a blue background", WORLD_NOUNS) is None
     assert top_words(["a red face", "a blue face", "the face"], n=2) == [("face", 3), ("red", 1)]
 
@@ -103,5 +105,10 @@ def test_caption_noun_map_is_categorical_most_frequent_first():
     m = caption_noun_map(["face", None, "place", "face"], model="m")
     assert m.categories == ("face", "place")
     np.testing.assert_array_equal(m.values, [0, np.nan, 1, 0])
+    fixed = caption_noun_map(["face", None, "place"], labels=["place", "word", "face"])
+    assert fixed.categories == ("place", "word", "face")
+    np.testing.assert_array_equal(fixed.values, [2, np.nan, 0])
     with pytest.raises(ValueError, match="no target has a dominant noun"):
         caption_noun_map([None, None])
+    with pytest.raises(ValueError, match="not among labels"):
+        caption_noun_map(["face"], labels=["place"])
