@@ -39,7 +39,8 @@ from brainenc.metrics import noise_normalized_r2, pearson_r, r2_score
 from brainenc.run import BENCHMARKS
 from brainenc.study import MIN_CEILING
 from brainenc.world import load_world
-from brainenc.world.training.in_context import TEST_SUBJECTS, world_features
+from brainenc.world.clip import world_embeddings
+from brainenc.world.training.in_context import TEST_SUBJECTS
 
 GROUPS = {
     "category": ("OFA", "FFA", "EBA", "OPA", "PPA", "RSC", "VWFA", "food"),
@@ -83,7 +84,7 @@ def weight_correlation(in_context: InContextEncoder, ridge: LinearEncoder) -> np
 
 def run_subject(subject: int, ks, say, model: str = "world") -> dict:
     data = load_world(subject)
-    features = world_features(data)
+    features = world_embeddings(data.images)
     masks = {g: np.any([data.roi(r) for r in rois], 0) for g, rois in GROUPS.items()}
     columns = np.flatnonzero(np.any(list(masks.values()), 0))
     rois = {**{g: m[columns] for g, m in masks.items()},

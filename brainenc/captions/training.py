@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..optim import warmup_cosine
 from .captioner import Captioner
 
 
@@ -66,7 +66,9 @@ def train_captioner(
     torch.manual_seed(seed)
     scale = noise * float(np.sqrt((embeddings**2).sum(1).mean() / embeddings.shape[1]))
     optimizer = torch.optim.AdamW(captioner.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _factor(s, warmup, steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, warmup, steps, floor=0.05)
+    )
     captioner.train()
     losses, history = [], []
     bar = tqdm(range(steps), desc="captioner", disable=not progress)
@@ -100,10 +102,3 @@ def held_out_loss(captioner: Captioner, embeddings, captions, batch_size: int = 
         part = list(captions[start : start + batch_size])
         total += captioner.loss(embeddings[start : start + batch_size], part).item() * len(part)
     return total / len(captions)
-
-
-def _factor(step: int, warmup: int, steps: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    done = (step - warmup) / max(1, steps - warmup)
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))

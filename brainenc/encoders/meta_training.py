@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..distributed import barrier, rank_and_world, shard
 from ..files import write_atomically
+from ..optim import warmup_cosine
 from ..validation import check_pair
 from .in_context import InContextEncoder, feature_statistics
 
@@ -198,7 +199,7 @@ def meta_train(
     net = encoder._new_network(len(mean)).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _learning_rate_factor(step, warmup, steps)
+        optimizer, lambda step: warmup_cosine(step, warmup, steps, floor=0.1)
     )
     start, history = 0, []
     checkpoint = out / CHECKPOINT_FILE
@@ -315,13 +316,6 @@ def _validate(net, subjects, k, n_query, seed) -> float:
 def _on_device(subject: MetaSubject, mean, scale, device):
     x = torch.as_tensor((subject.features - mean) / scale, dtype=torch.float32, device=device)
     return x, torch.as_tensor(subject.responses, dtype=torch.float32, device=device)
-
-
-def _learning_rate_factor(step: int, warmup: int, steps: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _save_checkpoint(path, net, optimizer, schedule, step, history, settings, rank) -> None:

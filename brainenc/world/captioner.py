@@ -80,9 +80,8 @@ def world_bank(n_images: int = BANK_IMAGES, *, seed: int = BANK_SEED, progress: 
     """An :class:`~brainenc.captions.EmbeddingBank` of world-clip embeddings of ``n_images``
     natural world images of their own stream (docs/world.md, "Seed streams")."""
     from ..captions.bank import EmbeddingBank
-    from .clip import SPEC
+    from .clip import SPEC, world_embeddings
     from .stimuli import generate_stimuli
-    from .training.captioner import world_embeddings
 
     images = generate_stimuli(n_images, seed, progress=progress).images
     return EmbeddingBank.from_features(

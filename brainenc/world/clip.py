@@ -109,3 +109,10 @@ def _build_world_clip(spec: str, *, normalize: bool = True, path=CHECKPOINT) -> 
     model, tokenizer, _ = load_world_clip(path)
     return OpenCLIPBackbone(model, spec=SPEC, tokenizer=tokenizer,
                             normalize=normalize, weights_file=path)  # fmt: skip
+
+
+def world_embeddings(images, *, progress: bool = False):
+    """world-clip embeddings (unit norm, float32 (n, 128)) of world images."""
+    from ..features import Backbone, extract_features
+
+    return extract_features(Backbone.from_spec(SPEC), images, progress=progress)

@@ -12,9 +12,8 @@ from brainenc.captions import Captioner, dominant_noun, language_model, top_word
 from brainenc.maps.kinds import caption_noun_map
 from brainenc.world import WORLD_NOUNS
 from brainenc.world.captioner import build_world_captioner, world_tokenizer
-from brainenc.world.clip import WordTokenizer
+from brainenc.world.clip import WordTokenizer, world_embeddings
 from brainenc.world.stimuli import CATEGORIES, generate_stimuli
-from brainenc.world.training.captioner import world_embeddings
 
 
 @pytest.fixture(scope="module")

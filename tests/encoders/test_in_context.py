@@ -162,9 +162,9 @@ def test_two_processes_equal_one(tmp_path, tasks, arch):
 def test_world_model_beats_ridge_on_few_images(world_data):
     """The shipped model, on subject 1 (never meta-trained on), from its first 30 and 100 images:
     median test r over the category ROIs (measured 0.609 vs 0.517 and 0.671 vs 0.615)."""
-    from brainenc.world.training.in_context import world_features
+    from brainenc.world.clip import world_embeddings
 
-    features = world_features(world_data)
+    features = world_embeddings(world_data.images)
     category = np.any([world_data.roi(r) for r in ("FFA", "EBA", "PPA", "VWFA", "food")], 0)
     cols = np.flatnonzero(category)
     test = world_data.rows(world_data.test)[:, cols]

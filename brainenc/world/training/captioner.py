@@ -11,18 +11,11 @@ import numpy as np
 from ...captions.nouns import dominant_noun
 from ...captions.training import train_captioner
 from ..captioner import CAPTIONER_DIR, WORLD_NOUNS, build_world_captioner
-from ..clip import SPEC, WordTokenizer
+from ..clip import SPEC, WordTokenizer, world_embeddings
 from ..stimuli import CATEGORIES, generate_stimuli
 
 TRAIN_SEED, VALID_SEED, EVAL_SEED = 17_000, 17_500, 18_000
 SETTINGS = {"steps": 3000, "batch_size": 64, "lr": 1e-3, "noise": 0.05}
-
-
-def world_embeddings(images, *, progress: bool = False) -> np.ndarray:
-    """world-clip embeddings (unit norm, (n, 128)) of world images."""
-    from ...features import Backbone, extract_features
-
-    return extract_features(Backbone.from_spec(SPEC), images, progress=progress)
 
 
 def train_world_captioner(*, n_images: int = 20_000, seed: int = 0, progress: bool = True,

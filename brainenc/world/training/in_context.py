@@ -15,6 +15,7 @@ from pathlib import Path
 from ...encoders.in_context import InContextEncoder
 from ...encoders.meta_training import MODEL_DIR, MetaSubject, meta_train
 from .._checkpoints import WEIGHTS_DIR
+from ..clip import world_embeddings
 
 TRAIN_SUBJECTS = tuple(range(2, 10))
 VALIDATION_SUBJECTS = (10,)
@@ -29,21 +30,12 @@ MODEL_PATH = WEIGHTS_DIR / "in_context"
 SETTINGS = {"steps": 1500, "batch_size": 32, "context": (10, 500), "n_query": 100, "lr": 5e-4}
 
 
-def world_features(data, *, progress: bool = False):
-    """world-clip embeddings of a world dataset's images (float32, (n_images, 128))."""
-    from ...features import Backbone, extract_features
-    from ..clip import SPEC
-
-    backbone = Backbone.from_spec(SPEC)
-    return extract_features(backbone, data.images, progress=progress)
-
-
 def world_meta_subject(subject: int, *, progress: bool = False) -> MetaSubject:
     """One simulated subject's meta-training data (its own images, a sample of its vertices)."""
     from ..dataset import load_world
 
     data = load_world(subject, n_train=N_IMAGES, n_test=N_TEST, seed=STIMULUS_SEED + subject)
-    return MetaSubject.from_data(data, world_features(data, progress=progress),
+    return MetaSubject.from_data(data, world_embeddings(data.images, progress=progress),
                                  reliable_fraction=RELIABLE_FRACTION, seed=subject)  # fmt: skip
 
 
