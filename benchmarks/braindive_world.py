@@ -1,7 +1,8 @@
 """BrainDiVE on the in-silico world: does guidance find what each region truly prefers?
 
-Synthesizes images guided by a linear world-clip encoder of one subject and the same seeds
-unguided, and scores both against the simulator's truth and the world's independent judge
+Synthesizes images guided by a world-clip encoder of one subject (linear by default; any
+encoder spec with ``--encoder``, e.g. ``routing``) and the same seeds unguided, and scores both
+against the simulator's truth and the world's independent judge
 (world-clip's zero-shot class is printed as a second column, never the headline: the encoder
 reads world-clip). Objectives: each category ROI, an FFA − PPA contrast and a minimised FFA.
 
@@ -13,6 +14,7 @@ its 95% interval. Writes the images, grids and JSON scores to --out.
 
     python benchmarks/braindive_world.py --select 0.5 1 2 --n 64
     python benchmarks/braindive_world.py --guidance paper --scale 30 --n 16
+    python benchmarks/braindive_world.py --encoder routing --n 16 --seed 100 --steps 25 --rois-only
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="first test noise seed")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--subject", type=int, default=1)
+    parser.add_argument("--encoder", default="linear", help="encoder spec (default: linear)")
+    parser.add_argument("--rois-only", action="store_true",
+                        help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--out", default="brainenc_results/braindive_world")
     args = parser.parse_args()
     if args.select and args.scale is not None:
@@ -118,14 +123,17 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
-    pipeline = world_pipeline(world_brain_model(args.subject, progress=False))
+    brain_model = world_brain_model(args.subject, encoder=args.encoder, progress=False)
+    pipeline = world_pipeline(brain_model)
     record = {"args": vars(args)}
     scale = args.scale
     if args.select:
         scale, record["selection"] = select_scale(pipeline, args)
         print(f"chosen scale: {scale:g}")
     guidance = world_guidance(args.guidance, scale)
-    objectives = [ROI(r) for r in CATEGORY_ROIS] + [Contrast("FFA", "PPA"), -ROI("FFA")]
+    objectives = [ROI(r) for r in CATEGORY_ROIS]
+    if not args.rois_only:
+        objectives += [Contrast("FFA", "PPA"), -ROI("FFA")]
     start = time.perf_counter()
     rows = run_objectives(pipeline, objectives, n=args.n, seed=args.seed, guidance=guidance,
                           args=args, out=Path(args.out))  # fmt: skip

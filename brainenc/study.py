@@ -22,6 +22,8 @@ from .run import ModelResult, Run
 
 MIN_CEILING = 0.1
 """Targets whose estimated noise ceiling is at most this are left out of normalised scores."""
+ATTENTION_IMAGES = 4
+"""Test images whose attention maps the run draws for encoders that route attention."""
 
 
 def evaluate(data: BrainData, predictions: np.ndarray, min_ceiling: float = MIN_CEILING) -> dict:
@@ -102,7 +104,7 @@ def fit_study(
         min_ceiling=min_ceiling,
     )
     seconds = run.info.setdefault("seconds", {})
-    fitted, predictions = {}, {}
+    fitted, predictions, shown = {}, {}, {}
     draw_maps = maps and data.noise_ceiling is not None
     templates = [e if isinstance(e, Encoder) else Encoder.from_spec(e) for e in encoders]
     folders = [ModelResult(b, t.spec).folder for b in backbones for t in templates]
@@ -131,7 +133,8 @@ def fit_study(
             start = time.perf_counter()
             folder = encoder.fit_to_directory(
                 x[data.train], data.responses, run.path / model.folder, rows=data.train,
-                metadata={"backbone": spec, **data.meta}, memory=memory, progress=progress,
+                metadata={"backbone": spec, **data.meta}, memory=memory, rois=data.rois,
+                progress=progress,
             )  # fmt: skip
             seconds[f"fit[{model.name}]"] = time.perf_counter() - start
             if not encoder.is_fitted:  # fitted straight to disk (out of core)
@@ -139,6 +142,7 @@ def fit_study(
             prediction = encoder.predict(x[data.test])
             if draw_maps:  # kept for the maps only: a whole-brain model can be large
                 fitted[model.name], predictions[model.name] = encoder, prediction
+                shown[model.name] = x[data.test[:ATTENTION_IMAGES]]
             scores = evaluate(data, prediction, min_ceiling)
             model.scores = {
                 score: {
@@ -153,7 +157,8 @@ def fit_study(
         start = time.perf_counter()
         say(f"drawing maps into {run.path / 'maps'}…")
         run.maps = draw_standard_maps(data, run.path, fitted, predictions, min_ceiling=min_ceiling,
-                                      reference=reference, progress=progress)  # fmt: skip
+                                      reference=reference, features=shown,
+                                      progress=progress)  # fmt: skip
         seconds["maps"] = time.perf_counter() - start
     run.info["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     run.write()
@@ -182,10 +187,11 @@ def load_run_encoder(run: Run, model: ModelResult, data: BrainData | None = None
 
 
 def predict_test(run: Run, data: BrainData, *, device: str = "cpu",
-                 progress: bool = True) -> tuple[dict, dict]:  # fmt: skip
-    """Every model of ``run`` loaded, and its predictions of ``data``'s test images:
-    ``({name: encoder}, {name: predictions})``, in the run's order."""
-    encoders, predictions, features = {}, {}, {}
+                 progress: bool = True) -> tuple[dict, dict, dict]:  # fmt: skip
+    """Every model of ``run`` loaded, its predictions of ``data``'s test images and its
+    features of the first :data:`ATTENTION_IMAGES` of them: ``({name: encoder},
+    {name: predictions}, {name: features})``, in the run's order."""
+    encoders, predictions, features, shown = {}, {}, {}, {}
     for model in run.models:
         encoder = load_run_encoder(run, model, data)
         key = (model.backbone, encoder.feature_type)
@@ -196,7 +202,8 @@ def predict_test(run: Run, data: BrainData, *, device: str = "cpu",
             )  # fmt: skip
         encoders[model.name] = encoder
         predictions[model.name] = encoder.predict(features[key])
-    return encoders, predictions
+        shown[model.name] = features[key][:ATTENTION_IMAGES]
+    return encoders, predictions, shown
 
 
 def format_table(run: Run, scores: Sequence[str] = ("nnr2", "true_r2")) -> str:

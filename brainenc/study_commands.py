@@ -158,6 +158,13 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--n-train", type=int, default=2000, help="world: training images")
     group.add_argument("--n-test", type=int, default=300, help="world: test images")
+    group.add_argument(
+        "--stimuli",
+        choices=("single", "composite"),
+        default="single",
+        help="world: one object per image, or scenes of two or three objects at recorded "
+        "positions (default: single)",
+    )
 
 
 def check_world_args(args: argparse.Namespace, rois, counts) -> None:
@@ -180,9 +187,9 @@ def load_data(args: argparse.Namespace):
     from .world import load_world
 
     if args.world:
-        return load_world(
-            args.subject, n_train=args.n_train, n_test=args.n_test, progress=not args.quiet
-        )
+        stimuli = getattr(args, "stimuli", "single")  # commands without --stimuli: single
+        return load_world(args.subject, n_train=args.n_train, n_test=args.n_test,
+                          stimuli=stimuli, progress=not args.quiet)  # fmt: skip
     extra = {"mesh": args.mesh} if args.space == "fsaverage" else {}
     return load_nsd(args.subject, args.space, args.sessions, args.data_dir, progress=False, **extra)
 
@@ -240,7 +247,9 @@ def _map(args: argparse.Namespace) -> int:
     check_world_args(args, (), ("n_train", "n_test"))
     run = Run.read(args.run_dir)
     data = load_data(args)
-    encoders, predictions = predict_test(run, data, device=args.device, progress=not args.quiet)
+    encoders, predictions, shown = predict_test(
+        run, data, device=args.device, progress=not args.quiet
+    )
     run.maps = draw_standard_maps(
         data,
         run.path,
@@ -248,6 +257,7 @@ def _map(args: argparse.Namespace) -> int:
         predictions,
         min_ceiling=run.info.get("min_ceiling", MIN_CEILING),
         reference=reference(args),
+        features=shown,
         progress=not args.quiet,
     )
     run.write()

@@ -6,6 +6,7 @@ from .in_context import InContextEncoder
 from .linear import LinearEncoder, LinearReadout
 from .meta_training import MetaSubject, meta_train
 from .out_of_core import fit_out_of_core, score_out_of_core
+from .routing import RoutingEncoder
 
 __all__ = [
     "ENCODERS",
@@ -15,6 +16,7 @@ __all__ = [
     "LinearEncoder",
     "LinearReadout",
     "MetaSubject",
+    "RoutingEncoder",
     "fit_out_of_core",
     "load_encoder",
     "meta_train",

@@ -163,6 +163,18 @@ class Encoder(BaseEstimator, abc.ABC):
             "captions need; caption a linear or in-context encoder of the same backbone"
         )
 
+    def attention(self, features, targets=None) -> np.ndarray:
+        """Where the encoder takes each target's information from in the image, if it routes.
+
+        Attention over the token grid summing to 1 per image: shape (n_images, n_tokens) for
+        the ``targets`` given (a boolean mask or indices, e.g. an ROI); encoders that read no
+        token grid raise ``NotImplementedError`` (the maps and the report then leave it out).
+        """
+        raise NotImplementedError(
+            f"the {self.name} encoder does not route attention over tokens; fit a routing "
+            "encoder (Encoder.from_spec('routing')) to see where each region looks"
+        )
+
     def cortical_maps(self, model: str) -> dict:
         """Maps of what the fitted encoder learned per target, beyond its accuracy.
 
@@ -173,18 +185,17 @@ class Encoder(BaseEstimator, abc.ABC):
         return {}
 
     def fit_to_directory(self, features, responses, directory, *, rows=None, metadata=None,
-                         memory=None, progress: bool = False) -> Path:  # fmt: skip
+                         memory=None, rois=None, progress: bool = False) -> Path:  # fmt: skip
         """Fit on ``responses[rows]`` and save to ``directory``; returns the directory.
 
         ``responses`` may be an on-disk array (an HDF5 dataset); this default reads the rows
-        into memory, and passes ``progress`` on when the kind's ``fit`` takes it. Kinds that
-        can fit without holding every target at once override it
-        (:class:`~brainenc.encoders.LinearEncoder` fits out of core within ``memory``).
+        into memory, and passes ``rois`` (named target masks) and ``progress`` on when the
+        kind's ``fit`` takes them. Kinds that can fit without holding every target at once
+        override it (:class:`~brainenc.encoders.LinearEncoder` fits out of core within
+        ``memory``).
         """
         features = np.asarray(features)
-        shown = (
-            {"progress": progress} if "progress" in inspect.signature(self.fit).parameters else {}
-        )
+        shown = self.fit_options(rois=rois, progress=progress)
         if rows is None:
             self.fit(features, np.asarray(responses, np.float32), **shown)
             return self.save(directory, metadata)
@@ -192,6 +203,15 @@ class Encoder(BaseEstimator, abc.ABC):
         rows = np.asarray(rows)[order]
         self.fit(features[order], np.asarray(responses[rows], np.float32), **shown)
         return self.save(directory, metadata=metadata)
+
+    def fit_options(self, *, rois=None, progress: bool = False) -> dict:
+        """The optional keyword arguments of this kind's ``fit`` among ``rois`` (named target
+        masks, for kinds that group targets by region) and ``progress``, ready to pass on."""
+        takes = inspect.signature(self.fit).parameters
+        options = {"progress": progress} if "progress" in takes else {}
+        if rois is not None and "rois" in takes:
+            options["rois"] = rois
+        return options
 
     def __sklearn_clone__(self) -> Encoder:
         """A copy with the same hyperparameters and, if any, the same pretrained arrays (not

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -117,6 +119,39 @@ class BrainModel(torch.nn.Module):
         out = self(images)
         index = torch.as_tensor(self.roi_indices(roi, out.shape[1]), device=out.device)
         return out.index_select(1, index).nanmean(1)
+
+    def attention_maps(self, images: torch.Tensor, roi) -> torch.Tensor:
+        """Where ``roi`` takes its information from in each image, at the image's resolution.
+
+        For a readout that routes attention over the backbone's token grid (an attention-routing
+        encoder): the attention of the ROI's targets (their queries' maps, weighted by how many
+        of the targets each serves), each token's weight spread over its patch.
+
+        Parameters
+        ----------
+        images : tensor of shape (n, 3, H, W), float in [0, 1]
+        roi : str, bool array of shape (n_targets,), or int array of target indices
+
+        Returns
+        -------
+        tensor of shape (n, H, W)
+            Non-negative; each map sums to 1.
+        """
+        attention = getattr(self.readout, "attention", None)
+        if self.feature_type != "tokens" or attention is None:
+            kind = self.metadata.get("encoder", type(self.readout).__name__)
+            raise TypeError(
+                f"this model's readout ({kind}) does not route attention over tokens; "
+                "attention maps need a routing encoder"
+            )
+        tokens = self.backbone.tokens(images)
+        weights = attention(tokens, self.roi_indices(roi, self.readout.n_targets))
+        side = math.isqrt(weights.shape[1])
+        if side * side != weights.shape[1]:
+            raise ValueError(f"the backbone's {weights.shape[1]} tokens are not a square grid")
+        grid = weights.view(len(images), 1, side, side)
+        maps = torch.nn.functional.interpolate(grid, size=images.shape[-2:], mode="nearest")[:, 0]
+        return maps / maps.sum((1, 2), keepdim=True)
 
     def roi_indices(self, roi, n_targets: int) -> np.ndarray:
         """Target indices of ``roi`` (a name, a boolean mask or indices), checked."""

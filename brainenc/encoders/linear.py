@@ -207,10 +207,10 @@ class LinearEncoder(Encoder):
         return np.ascontiguousarray(self.coef_.T)
 
     def fit_to_directory(self, features, responses, directory, *, rows=None, metadata=None,
-                         memory=None, progress: bool = False):  # fmt: skip
+                         memory=None, rois=None, progress: bool = False):  # fmt: skip
         """Fit out of core (see :func:`~brainenc.encoders.fit_out_of_core`): the responses are
         read, and the weights written, one block of targets at a time within ``memory``
-        (default 4GB); a killed fit started again resumes."""
+        (default 4GB); a killed fit started again resumes. ``rois`` is not needed."""
         from .out_of_core import fit_out_of_core
 
         return fit_out_of_core(

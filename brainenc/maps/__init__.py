@@ -14,12 +14,15 @@ from __future__ import annotations
 from .._lazy import lazy_exports
 
 _EXPORTS = {
+    "plot_attention": ".attention",
+    "upsample_attention": ".attention",
     "ROI_COLORS": ".cortical_map",
     "CorticalMap": ".cortical_map",
     "mesh": ".fsaverage",
     "view_surface": ".interactive",
     "accuracy_map": ".kinds",
     "alpha_map": ".kinds",
+    "attention_map": ".kinds",
     "comparison_map": ".kinds",
     "noise_ceiling_map": ".kinds",
     "preference_map": ".kinds",

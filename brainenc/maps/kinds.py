@@ -8,6 +8,7 @@ ceiling is :meth:`CorticalMap.where`: ``m.where(data.noise_ceiling > 0.1, "noise
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -278,3 +279,55 @@ def caption_noun_map(
         cmap=CATEGORY_CMAP,
         categories=labels,
     )
+
+
+#: What :func:`attention_map` can show: title, colour-bar label, colormap and colour range.
+ATTENTION_SUMMARIES = {
+    "x": ("attention centre, left to right", "horizontal centre of attention (image widths, "
+          "0 = middle)", "RdBu_r", (-0.5, 0.5)),
+    "y": ("attention centre, top to bottom", "vertical centre of attention (image heights, "
+          "0 = middle)", "RdBu_r", (-0.5, 0.5)),
+    "focus": ("attention focus", "1 - entropy / log(n tokens): 0 spread evenly, 1 on one token",
+              "viridis", (0.0, 1.0)),
+}  # fmt: skip
+
+
+def attention_map(attention, query_of_target, what: str = "x", *,
+                  model: str | None = None) -> CorticalMap:  # fmt: skip
+    """Where each target's query looks (an attention-routing encoder), summarised per target.
+
+    Parameters
+    ----------
+    attention : array of shape (n_queries, n_tokens)
+        Each query's attention over a square token grid in row-major order (rows top-down),
+        e.g. averaged over images (``RoutingEncoder.mean_attention_``).
+    query_of_target : int array of shape (n_targets,)
+        The query each target reads (``RoutingEncoder.query_``).
+    what : {"x", "y", "focus"}
+        The attention's centre across the image (left to right, or top to bottom, in image
+        widths from the middle) or its focus (one minus its normalised entropy).
+    model : str, optional
+        Named in the title.
+    """
+    if what not in ATTENTION_SUMMARIES:
+        raise ValueError(f"what must be one of {', '.join(ATTENTION_SUMMARIES)}; got {what!r}")
+    attention = np.asarray(attention, dtype=float)
+    side = math.isqrt(attention.shape[-1])
+    if attention.ndim != 2 or side * side != attention.shape[1]:
+        raise ValueError(
+            f"attention must have shape (n_queries, n_tokens) over a square token grid; got "
+            f"{attention.shape}"
+        )
+    attention = attention / attention.sum(1, keepdims=True)
+    centres = (np.arange(side) + 0.5) / side - 0.5
+    if what == "focus":
+        entropy = -(attention * np.log(np.clip(attention, 1e-12, None))).sum(1)
+        per_query = (
+            1.0 - entropy / np.log(attention.shape[1]) if side > 1 else np.ones(len(attention))
+        )
+    else:
+        grid = attention.reshape(-1, side, side)
+        per_query = (grid.sum(1 if what == "x" else 2) * centres).sum(1)
+    title, label, cmap, (vmin, vmax) = ATTENTION_SUMMARIES[what]
+    return CorticalMap(per_query[np.asarray(query_of_target)], title=_named(title, model),
+                       colorbar_label=label, cmap=cmap, vmin=vmin, vmax=vmax)  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -11,7 +12,7 @@ from tqdm.auto import tqdm
 from ..data.brain_data import BrainData
 from ..encoders import Encoder
 from ..metrics import pearson_r
-from ..run import file_name
+from ..run import MAPS, file_name
 from . import kinds
 from .run_dir import draw_map
 
@@ -27,6 +28,7 @@ def draw_standard_maps(
     *,
     min_ceiling: float = 0.1,
     reference=None,
+    features: Mapping[str, np.ndarray] | None = None,
     progress: bool = False,
 ) -> list[dict]:
     """Draw a run's maps into ``<run_dir>/maps/`` and return their ``summary.json`` entries.
@@ -60,6 +62,9 @@ def draw_standard_maps(
         Noise-ceiling threshold of the per-target maps.
     reference : path or nibabel image, optional
         Background of volume maps (see :func:`~brainenc.maps.plot_volume`).
+    features : dict of str to array, optional
+        Per model, its features of the first few test images (in ``data.test`` order), for
+        the attention figures.
     progress : bool
         A progress bar naming each map as it is drawn.
 
@@ -118,6 +123,11 @@ def draw_standard_maps(
             entries.append(
                 draw(preferred.where(reliable, why), f"preference_{name}", views=ALL_VIEWS)
             )
+        if features is not None and model in features:
+            entry = _draw_attention(encoder, features[model], data, run_dir, model, reliable)
+            if entry is not None:
+                entries.append(entry)
+                bar.update(1)
     first, *others = list(encoders) or [None]
     for model in others:
         # Unreliable targets are dropped before comparing: their huge ratios (r² over a ceiling
@@ -128,3 +138,24 @@ def draw_standard_maps(
         entries.append(draw(shown, f"compare_{file_name(first)}_{file_name(model)}"))
     bar.close()
     return entries
+
+
+def _draw_attention(encoder: Encoder, features, data: BrainData, run_dir, model: str,
+                    reliable) -> dict | None:  # fmt: skip
+    """Where each ROI looks in the first test images, for an encoder that routes attention."""
+    from .attention import plot_attention
+
+    attention = {}
+    for roi, mask in data.rois.items():
+        targets = mask & reliable if (mask & reliable).any() else mask
+        try:
+            attention[roi] = encoder.attention(features, targets)
+        except NotImplementedError:
+            return None
+    if not attention:
+        return None
+    images = data.images[np.asarray(data.test)[: len(features)]]
+    png = Path(MAPS) / f"attention_{file_name(model)}.png"
+    title = f"{model}: where each ROI looks (attention over the backbone's tokens)"
+    plot_attention(images, attention, title=title, out=Path(run_dir) / png)
+    return {"file": png.as_posix(), "title": title}

@@ -28,13 +28,15 @@ if TYPE_CHECKING:
 
 CHECKPOINT = WEIGHTS_DIR / "world_clip.safetensors"
 SPEC = "world-clip"
+PATCH = 16
+"""Side in pixels of world-clip's patches."""
 CATEGORY_NOUNS = {"face": "face", "body": "body", "place": "place", "word": "word", "food": "food"}
 PROMPTS = ("a photo of a {}", "a {}", "an image of a {}")
 """Templates of the category prompts mixed into training texts and used for zero-shot tests."""
 
 CONFIG = {
     "embed_dim": 128,
-    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 16, "width": 128, "layers": 4,
+    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": PATCH, "width": 128, "layers": 4,
                    "head_width": 32},
     "text_cfg": {"context_length": 20, "width": 128, "heads": 4, "layers": 3},
 }  # fmt: skip
@@ -68,24 +70,33 @@ class WordTokenizer:
         return out
 
 
-def build_model(vocab_size: int) -> open_clip.CLIP:
-    """An untrained world-clip of the shipped architecture.
+def build_model(vocab_size: int, image_size: int = IMAGE_SIZE) -> open_clip.CLIP:
+    """An untrained world-clip of the shipped architecture, for images of ``image_size``.
 
     It takes images in [0, 1] as they are (mean 0, std 1 in its preprocessing config).
     """
     import open_clip
 
     text_cfg = {**CONFIG["text_cfg"], "vocab_size": vocab_size}
-    model = open_clip.CLIP(CONFIG["embed_dim"], CONFIG["vision_cfg"], text_cfg)
+    vision_cfg = {**CONFIG["vision_cfg"], "image_size": image_size}
+    model = open_clip.CLIP(CONFIG["embed_dim"], vision_cfg, text_cfg)
     open_clip.set_model_preprocess_cfg(
-        model, {"size": IMAGE_SIZE, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+        model, {"size": image_size, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
     )
     return model
 
 
-def load_world_clip(path=CHECKPOINT) -> tuple[open_clip.CLIP, WordTokenizer, dict]:
+def load_world_clip(
+    path=CHECKPOINT, *, image_size: int = IMAGE_SIZE
+) -> tuple[open_clip.CLIP, WordTokenizer, dict]:
     """The shipped world-clip (eval mode), its tokenizer and its training record, read anew
-    from ``path`` at every call."""
+    from ``path`` at every call.
+
+    ``image_size`` other than the 64 pixels it was trained at gives the same weights over a
+    finer or coarser grid of 16-pixel patches, the position embedding interpolated (as ViTs are
+    run at other resolutions): at 128 pixels, an 8 × 8 grid of tokens, each object of a
+    128-pixel composite seen at the scale world-clip was trained on.
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -96,18 +107,37 @@ def load_world_clip(path=CHECKPOINT) -> tuple[open_clip.CLIP, WordTokenizer, dic
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     tokenizer = WordTokenizer(json.loads(meta["vocabulary"]), CONFIG["text_cfg"]["context_length"])
-    model = build_model(tokenizer.vocab_size)
-    model.load_state_dict(load_file(str(path)))
+    if image_size < PATCH or image_size % PATCH:
+        raise ValueError(f"world-clip's image size must be a multiple of {PATCH}; got {image_size}")
+    model = build_model(tokenizer.vocab_size, image_size)
+    state = load_file(str(path))
+    if image_size != IMAGE_SIZE:
+        from open_clip.model import resize_pos_embed
+
+        resize_pos_embed(state, model)
+    model.load_state_dict(state)
     return model.eval(), tokenizer, json.loads(meta["record"])
 
 
 @register_backbone(SPEC)
 def _build_world_clip(spec: str, *, normalize: bool = True, path=CHECKPOINT) -> OpenCLIPBackbone:
-    """The ``world-clip`` backbone: the shipped checkpoint as an :class:`OpenCLIPBackbone`."""
-    if spec != SPEC:
-        raise ValueError(f"world-clip takes no options; got spec {spec!r}")
-    model, tokenizer, _ = load_world_clip(path)
-    return OpenCLIPBackbone(model, spec=SPEC, tokenizer=tokenizer,
+    """The ``world-clip`` backbone: the shipped checkpoint as an :class:`OpenCLIPBackbone`.
+
+    ``world-clip:size=128`` runs it on 128-pixel images: 8 × 8 tokens instead of 4 × 4 (see
+    :func:`load_world_clip`).
+    """
+    _, _, details = spec.partition(":")
+    size = IMAGE_SIZE
+    if details:
+        key, _, value = details.partition("=")
+        if key != "size" or not value.isdigit() or int(value) < PATCH or int(value) % PATCH:
+            raise ValueError(
+                f"world-clip takes one option, size=<pixels, a multiple of {PATCH}> (e.g. "
+                f"world-clip:size=128); got spec {spec!r}"
+            )
+        size = int(value)
+    model, tokenizer, _ = load_world_clip(path, image_size=size)
+    return OpenCLIPBackbone(model, spec=spec, tokenizer=tokenizer,
                             normalize=normalize, weights_file=path)  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from .. import __version__
 from ..data.brain_data import BrainData
 from ..data.space import Space
 from ..metrics import noise_ceiling_from_repeats
-from .stimuli import CATEGORIES, generate_stimuli
+from .stimuli import CATEGORIES, generate_composites, generate_stimuli
 from .subjects import WorldSubject
 
 
@@ -19,6 +19,7 @@ def load_world(
     n_test: int = 300,
     n_repeats: int = 3,
     seed: int = 0,
+    stimuli: str = "single",
     progress: bool = False,
 ) -> BrainData:
     """Simulate one subject's experiment: images, repeat-averaged responses, split and ROIs.
@@ -38,6 +39,10 @@ def load_world(
         Trials per image (≥ 2, so that the noise ceiling can be estimated).
     seed : int
         Stimulus stream and trial noise.
+    stimuli : {"single", "composite"}
+        One object per 64 × 64 image (:func:`~brainenc.world.stimuli.generate_stimuli`), or
+        128 × 128 scenes of two or three objects at recorded positions
+        (:func:`~brainenc.world.stimuli.generate_composites`).
     progress : bool
         A progress bar while the images are drawn.
 
@@ -45,8 +50,12 @@ def load_world(
     -------
     BrainData
         On ``fsaverage5`` (20,484 vertices). ``truth`` holds the simulator's ``noise_ceiling`` of
-        the test responses, the ``ncsnr`` of every vertex, the noiseless ``test_signal``, and each
-        image's ``labels`` (index into ``truth["categories"]``) and ``captions``.
+        the test responses, the ``ncsnr`` and pRF centre (``prf_x``, ``prf_y``: degrees right
+        and up from fixation) of every vertex, the noiseless ``test_signal``, and each
+        image's ``captions`` and, for single objects, ``labels`` (index into
+        ``truth["categories"]``); for composites, each object's ``boxes`` (n, 3, 4: x0, y0, x1,
+        y1 in pixels, NaN where an image has fewer objects) and ``box_labels`` (n, 3; -1 where
+        absent) instead of one label per image.
     """
     if n_train < 2 or n_test < 2:
         raise ValueError(f"need at least 2 train and 2 test images; got {n_train} and {n_test}")
@@ -54,8 +63,10 @@ def load_world(
         raise ValueError(
             f"n_repeats must be at least 2 to estimate a noise ceiling; got {n_repeats}"
         )
+    if stimuli not in STIMULI:
+        raise ValueError(f"stimuli must be one of {', '.join(STIMULI)}; got {stimuli!r}")
     model = WorldSubject(subject)
-    stim = generate_stimuli(n_train + n_test, seed, progress=progress)
+    stim = STIMULI[stimuli](n_train + n_test, seed, progress=progress)
     signal = model.respond(stim.images)
 
     rng = np.random.default_rng([int(subject), int(seed), 3])
@@ -82,14 +93,33 @@ def load_world(
             "subject": int(subject),
             "seed": int(seed),
             "n_repeats": int(n_repeats),
+            **({"stimuli": stimuli} if stimuli != "single" else {}),
             "brainenc_version": __version__,
         },
         truth={
             "noise_ceiling": signal_var / (signal_var + 1.0 / n_repeats),
             "ncsnr": model.ncsnr.copy(),
+            "prf_x": model.prf["x"].astype(np.float32),
+            "prf_y": model.prf["y"].astype(np.float32),
             "test_signal": signal[test],
-            "labels": stim.labels,
+            **({"labels": stim.labels} if stimuli == "single" else {}),
             "captions": np.array(stim.captions),
             "categories": np.array(CATEGORIES),
+            **(_boxes(stim.attributes) if stimuli == "composite" else {}),
         },
     )
+
+
+STIMULI = {"single": generate_stimuli, "composite": generate_composites}
+"""The world's stimulus sets, by name."""
+MAX_OBJECTS = 3
+
+
+def _boxes(attributes: list[dict]) -> dict:
+    """Each composite's object boxes (n, MAX_OBJECTS, 4) and categories (n, MAX_OBJECTS)."""
+    boxes = np.full((len(attributes), MAX_OBJECTS, 4), np.nan, np.float32)
+    labels = np.full((len(attributes), MAX_OBJECTS), -1, np.int64)
+    for i, attrs in enumerate(attributes):
+        for k, obj in enumerate(attrs["objects"]):
+            boxes[i, k], labels[i, k] = obj["box"], CATEGORIES.index(obj["category"])
+    return {"boxes": boxes, "box_labels": labels}

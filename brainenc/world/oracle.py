@@ -19,13 +19,15 @@ from ._checkpoints import WEIGHTS_DIR, load_frozen
 from .stimuli import CATEGORIES, IMAGE_SIZE
 
 ORACLE_FILE = WEIGHTS_DIR / "oracle.safetensors"
+WINDOW_STRIDE = IMAGE_SIZE // 2
+"""Stride of the oracle's 64-pixel windows over an image larger than a world image."""
 
 
 class CategoryOracle(nn.Module):
     """Four conv layers, global average pooling, 5 category logits; input (n, 3, H, W) in [0, 1].
 
-    Any image size is resized to 64 × 64. Global pooling makes it position-tolerant.
-    :meth:`evidence` is what the simulated regions read.
+    Its field of view is a 64 × 64 world image (:data:`FIELD`); global pooling makes it
+    position-tolerant within it. :meth:`evidence` is what the simulated regions read.
     """
 
     def __init__(self):
@@ -47,8 +49,25 @@ class CategoryOracle(nn.Module):
         return self.head(h.mean(dim=(2, 3)))
 
     def evidence(self, images: torch.Tensor) -> torch.Tensor:
-        """Per-category evidence in [0, 1], (n, 5): near 1 when the image holds the category."""
-        return torch.sigmoid(self(images))
+        """Per-category evidence in [0, 1], (n, 5): near 1 when the image holds the category.
+
+        An image of at most 64 pixels a side is resized to 64 × 64 and seen whole. A larger one
+        (a composite scene) is seen at its own resolution: resized to a multiple of 32 pixels,
+        its evidence for each category is the largest over its 64 × 64 windows at a stride of
+        32, so an object the size of a world image counts wherever it lies, as it does in the
+        category regions' large receptive fields. World images (64 × 64) get exactly the
+        evidence of the whole image.
+        """
+        side = max(images.shape[-2:])
+        if side <= IMAGE_SIZE:
+            return torch.sigmoid(self(images))
+        size = max(IMAGE_SIZE, WINDOW_STRIDE * round(side / WINDOW_STRIDE))
+        images = resize_square(images, size)
+        starts = range(0, size - IMAGE_SIZE + 1, WINDOW_STRIDE)
+        windows = torch.stack([images[:, :, y : y + IMAGE_SIZE, x : x + IMAGE_SIZE]
+                               for y in starts for x in starts], 1)  # fmt: skip
+        evidence = torch.sigmoid(self(windows.flatten(0, 1)))
+        return evidence.view(len(images), -1, evidence.shape[-1]).amax(1)
 
 
 def load_oracle(path: Path = ORACLE_FILE) -> CategoryOracle:

@@ -96,6 +96,69 @@ def generate_stimuli(n: int, seed: int = 0, *, start: int = 0, progress: bool = 
     return Stimuli(ArrayImages(images), labels, captions, attributes)
 
 
+COMPOSITE_SIZE = 2 * IMAGE_SIZE
+"""Side of a composite image: a 2 × 2 field of world images."""
+_COMPOSITE_STEP = IMAGE_SIZE // 2  # objects sit on a grid of half an object
+
+
+def generate_composites(n: int, seed: int = 0, *, start: int = 0,
+                        progress: bool = False) -> Stimuli:  # fmt: skip
+    """Draw composites ``start .. start + n - 1`` of stream ``seed``: scenes where position
+    matters.
+
+    A composite is a 128 × 128 image holding two or three world images (objects) of different
+    categories at random non-overlapping positions on a grid of 32 pixels, on a plain
+    background (a palette colour with pixel noise). Each object is a whole world image, drawn
+    as :func:`generate_stimuli` draws one. Shown at the world's display size, every object spans
+    half the field: it is smaller, and somewhere (never in the centre, which would leave no room
+    for a second object).
+
+    ``attributes[i]["objects"]`` lists the objects: ``category``, ``box`` (``[x0, y0, x1, y1]``
+    in pixels of the composite, ``x1``/``y1`` exclusive) and ``caption``. ``labels`` holds the
+    first object's category; the caption joins the objects' captions.
+    """
+    if n < 0 or start < 0:
+        raise ValueError(f"n and start must be non-negative; got n={n}, start={start}")
+    size, step = COMPOSITE_SIZE, _COMPOSITE_STEP
+    corners = [
+        (x, y)
+        for y in range(0, size - IMAGE_SIZE + 1, step)
+        for x in range(0, size - IMAGE_SIZE + 1, step)
+        if (x, y) != (step, step)
+    ]  # fmt: skip (the centre would leave no room)
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    labels = np.empty(n, dtype=np.int64)
+    captions, attributes = [], []
+    for i in tqdm(range(n), desc="world composites", unit="img", disable=not progress):
+        index = start + i
+        rng = np.random.default_rng([seed, index, 1])
+        background = _pick(rng, BACKGROUNDS)
+        canvas = np.empty((size, size, 3), np.float32)
+        canvas[:] = _jitter(COLOURS[background], rng, 15)
+        canvas += rng.normal(0.0, 4.0, size=canvas.shape)
+        canvas = np.clip(canvas, 0, 255).astype(np.uint8)
+        categories = rng.permutation(len(CATEGORIES))[: rng.integers(2, 4)]
+        objects, taken = [], []
+        for k, label in enumerate(categories):
+            free = [c for c in corners
+                    if all(abs(c[0] - t[0]) >= IMAGE_SIZE or abs(c[1] - t[1]) >= IMAGE_SIZE
+                           for t in taken)]  # fmt: skip
+            if not free:
+                break
+            x, y = free[rng.integers(len(free))]
+            taken.append((x, y))
+            image, attrs = _DRAW[CATEGORIES[label]](np.random.default_rng([seed, index, 2, k]))
+            canvas[y : y + IMAGE_SIZE, x : x + IMAGE_SIZE] = image
+            name = CATEGORIES[label]
+            box = [x, y, x + IMAGE_SIZE, y + IMAGE_SIZE]
+            objects.append({"category": name, "caption": caption(name, attrs), "box": box})
+        images[i] = canvas
+        labels[i] = CATEGORIES.index(objects[0]["category"])
+        attributes.append({"background": background, "objects": objects})
+        captions.append(" and ".join(o["caption"] for o in objects))
+    return Stimuli(ArrayImages(images), labels, captions, attributes)
+
+
 def caption(category: str, attrs: dict) -> str:
     """The ground-truth caption of an image from its category and attributes."""
     where = f"on a {attrs['background']} background" if "background" in attrs else ""

@@ -126,7 +126,7 @@ def world_brain_model(subject: int = 1, *, backbone: str = "world-clip",
     encoder = clone(encoder) if isinstance(encoder, Encoder) else Encoder.from_spec(encoder)
     features = extract_features(net, data.images, data.train,
                                 feature_type=encoder.feature_type, progress=progress)  # fmt: skip
-    encoder.fit(features, data.rows(data.train))
+    encoder.fit(features, data.rows(data.train), **encoder.fit_options(rois=data.rois))
     encoder.metadata_ = {"backbone": backbone, **data.meta}
     return BrainModel.from_encoder(net, encoder, data)
 

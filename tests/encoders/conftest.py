@@ -200,9 +200,13 @@ def tiny_in_context(tmp_path_factory):
 def contract_specs(tiny_in_context) -> dict[str, str]:
     """The spec each kind is checked with by test_common: its name, unless its defaults cannot
     fit the 6-feature toy data there (the in-context encoder's shipped model reads world-clip's
-    128 features, so it is checked with a tiny model meta-trained on 6)."""
+    128 features, so it is checked with a tiny model meta-trained on 6), or take long on it (the
+    routing encoder is checked with fewer epochs)."""
     arch = ",".join(f"{k}={v}" for k, v in TINY_ARCHITECTURE.items())
-    return {"in-context": f"in-context:pretrained={json.dumps(str(tiny_in_context))},{arch}"}
+    return {
+        "in-context": f"in-context:pretrained={json.dumps(str(tiny_in_context))},{arch}",
+        "routing": "routing:max_epochs=30",
+    }
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from brainenc.data.images import to_tensor
 from brainenc.features import Backbone
 from brainenc.world import generate_stimuli
 from brainenc.world.clip import CHECKPOINT, WordTokenizer, load_world_clip
+from brainenc.world.stimuli import generate_composites
 from brainenc.world.training.clip import save_world_clip, train_world_clip, zero_shot_accuracy
 
 
@@ -52,3 +53,14 @@ def test_world_clip_backbone():
     assert images.grad.abs().sum() > 0
     text = backbone.embed_text(["a photo of a face", "a photo of a food"])
     assert text.shape == (2, backbone.embed_dim)
+
+
+def test_world_clip_at_128_pixels_has_an_8_by_8_token_grid():
+    fine = Backbone.from_spec("world-clip:size=128")
+    assert fine.spec == "world-clip:size=128" and fine.input_size == 128
+    scenes = to_tensor(generate_composites(2, seed=3).images[:])
+    with torch.no_grad():
+        tokens = fine.tokens(scenes)
+    assert tokens.shape == (2, 64, 128) and torch.isfinite(tokens).all()
+    with pytest.raises(ValueError, match=r"one option, size=<pixels, a multiple of 16>"):
+        Backbone.from_spec("world-clip:size=100")
