@@ -22,7 +22,7 @@ STEM = "world-clip_routing_max_epochs_2_width_32"
 
 def test_routing_on_world_composites_from_the_command_line(tmp_path, tiny_diffusion):
     run_dir = tmp_path / "run"
-    world = ["--world", "--stimuli", "composite", "--n-train", "120", "--n-test", "20", "--quiet"]
+    world = ["--world", "--stimuli", "composite", "--n-train", "80", "--n-test", "15", "--quiet"]
     fit = ["fit", *world, "--backbone", "world-clip", "--encoder", SPEC, "--out", str(run_dir)]
     assert main(fit) == 0
     run = Run.read(run_dir)
@@ -33,7 +33,7 @@ def test_routing_on_world_composites_from_the_command_line(tmp_path, tiny_diffus
     html = (run_dir / "report.html").read_text()
     assert "where each ROI looks" in html
 
-    data = load_world(1, n_train=120, n_test=20, stimuli="composite")
+    data = load_world(1, n_train=80, n_test=15, stimuli="composite")
     encoder = load_run_encoder(run, run.models[0], data)
     model = BrainModel.from_encoder(Backbone.from_spec("world-clip"), encoder, data)
     images = torch.rand(2, 3, 128, 128)
