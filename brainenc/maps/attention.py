@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from .figure import save_atomically
 
-ATTENTION_CMAP = "inferno"
+DARKEST = 0.15
+"""Brightness of the image where a region looks least (where it looks most: full brightness)."""
 
 
 def upsample_attention(attention, size: tuple[int, int]) -> np.ndarray:
@@ -35,7 +36,7 @@ def upsample_attention(attention, size: tuple[int, int]) -> np.ndarray:
 
 def plot_attention(images, attention: Mapping[str, np.ndarray], *, title: str | None = None,
                    out: str | os.PathLike | None = None, dpi: int = 100) -> Figure:  # fmt: skip
-    """One row per image: the image, then each region's attention laid over it.
+    """One row per image: the image, then the image lit by each region's attention.
 
     Parameters
     ----------
@@ -50,7 +51,8 @@ def plot_attention(images, attention: Mapping[str, np.ndarray], *, title: str | 
     Returns
     -------
     Figure
-        Each overlay is scaled to its own maximum: bright is where the region looks most.
+        Each region's panel is the image darkened where the region looks less: at full
+        brightness where it looks most, at :data:`DARKEST` where it looks least.
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -65,8 +67,8 @@ def plot_attention(images, attention: Mapping[str, np.ndarray], *, title: str | 
         axes[i, 0].imshow(image)
         for j, (name, maps) in enumerate(attention.items(), start=1):
             heat = upsample_attention(maps[i : i + 1], image.shape[:2])[0]
-            axes[i, j].imshow(image.mean(-1), cmap="gray", vmin=0, vmax=255)
-            axes[i, j].imshow(heat / heat.max(), cmap=ATTENTION_CMAP, alpha=0.65, vmin=0, vmax=1)
+            shade = DARKEST + (1 - DARKEST) * heat / heat.max()
+            axes[i, j].imshow((image / 255.0 * shade[..., None]).clip(0, 1))
             if i == 0:
                 axes[i, j].set_title(name, fontsize="small")
     if n:
