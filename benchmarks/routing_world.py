@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from scipy import stats
 
 from brainenc.encoders import Encoder, LinearEncoder, RoutingEncoder
 from brainenc.features import Backbone, extract_features
+from brainenc.features.backbone import token_grid_side
 from brainenc.study import MIN_CEILING, evaluate
 from brainenc.world import load_world
 from brainenc.world.stimuli import CATEGORIES, COMPOSITE_SIZE
@@ -79,7 +79,7 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
     test = data.test
     boxes, labels = data.truth["boxes"][test], data.truth["box_labels"][test]
     reliable = data.noise_ceiling > MIN_CEILING
-    side = math.isqrt(tokens.shape[1])
+    side = token_grid_side(tokens.shape[1])
     cell = COMPOSITE_SIZE / side
     centres = (np.arange(side) + 0.5) * cell
     out = {}

@@ -187,9 +187,8 @@ def load_data(args: argparse.Namespace):
     from .world import load_world
 
     if args.world:
-        stimuli = getattr(args, "stimuli", "single")  # commands without --stimuli: single
         return load_world(args.subject, n_train=args.n_train, n_test=args.n_test,
-                          stimuli=stimuli, progress=not args.quiet)  # fmt: skip
+                          stimuli=args.stimuli, progress=not args.quiet)  # fmt: skip
     extra = {"mesh": args.mesh} if args.space == "fsaverage" else {}
     return load_nsd(args.subject, args.space, args.sessions, args.data_dir, progress=False, **extra)
 

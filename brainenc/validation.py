@@ -61,6 +61,15 @@ def nan_columns(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(y).all(axis=0))
 
 
+def check_cuda(device: str) -> None:
+    """Refuse ``device="cuda"`` when torch sees no CUDA device."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("device='cuda' but torch sees no CUDA device; use device='cpu'")
+
+
 def check_nan_policy(nan_targets: str) -> None:
     """An encoder's ``nan_targets`` hyperparameter must be ``"raise"`` or ``"ignore"``."""
     if nan_targets not in ("raise", "ignore"):

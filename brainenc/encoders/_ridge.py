@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import check_cv
 
+from ..validation import check_cuda
+
 CRITERIA = ("gcv", "loo")
 """Cross-validation criteria computed from the full-data decomposition (besides k folds)."""
 
@@ -73,8 +75,7 @@ class RidgeCVSolver:
     def __init__(self, features, alphas, cv="gcv", device: str = "cpu"):
         if device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device='cuda' but torch sees no CUDA device; use device='cpu'")
+        check_cuda(device)
         self.device = torch.device(device)
         self.alphas = np.asarray(alphas, dtype=np.float64).ravel()
         if self.alphas.size == 0 or not (self.alphas > 0).all():

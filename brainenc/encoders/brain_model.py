@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from ..features.backbone import spread_over_patches
 from .base import FEATURE_TYPES, Encoder
 
 
@@ -146,12 +145,7 @@ class BrainModel(torch.nn.Module):
             )
         tokens = self.backbone.tokens(images)
         weights = attention(tokens, self.roi_indices(roi, self.readout.n_targets))
-        side = math.isqrt(weights.shape[1])
-        if side * side != weights.shape[1]:
-            raise ValueError(f"the backbone's {weights.shape[1]} tokens are not a square grid")
-        grid = weights.view(len(images), 1, side, side)
-        maps = torch.nn.functional.interpolate(grid, size=images.shape[-2:], mode="nearest")[:, 0]
-        return maps / maps.sum((1, 2), keepdim=True)
+        return spread_over_patches(weights, images.shape[-2:])
 
     def roi_indices(self, roi, n_targets: int) -> np.ndarray:
         """Target indices of ``roi`` (a name, a boolean mask or indices), checked."""

@@ -34,9 +34,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..validation import check_features, check_nan_policy, check_pair, finite_targets
+from ..validation import (
+    check_cuda,
+    check_features,
+    check_nan_policy,
+    check_pair,
+    finite_targets,
+)
 from ._ridge import RidgeCVSolver
 from .base import Encoder
+from .linear import DEFAULT_ALPHAS
 
 QUERY_MODES = ("clusters", "rois")
 N_PROFILE_COMPONENTS = 32
@@ -388,8 +395,7 @@ class RoutingEncoder(Encoder):
             raise ValueError(
                 f"validation_fraction must lie in (0, 1); got {self.validation_fraction}"
             )
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device='cuda' but torch sees no CUDA device; use device='cpu'")
+        check_cuda(self.device)
 
     def _check_tokens(self, features) -> np.ndarray:
         self._check_fitted()
@@ -486,8 +492,6 @@ def _target_weights(features, z, valid) -> np.ndarray:
     that ridge on the mean token explains under generalised cross-validation (0 for targets
     it cannot predict, and for ignored ones), so that the many noise targets of a whole-brain
     fit do not steer the queries or the early stopping. Uniform when no target is predictable."""
-    from .linear import DEFAULT_ALPHAS
-
     explained = 1.0 + RidgeCVSolver(features.mean(1), DEFAULT_ALPHAS).solve(z).cv_scores
     weights = np.where(valid, np.clip(explained, 0.0, 1.0), 0.0)
     return weights if weights.sum() > 0 else valid.astype(float)
@@ -510,8 +514,6 @@ def _ridge_readout(routed, responses, query, valid) -> tuple[np.ndarray, np.ndar
     """Each target's readout refitted by ridge on its query's routed embeddings, with the
     alpha chosen per target by generalised cross-validation: the trained readout fits the noise
     of unreliable targets; ridge shrinks it away."""
-    from .linear import DEFAULT_ALPHAS
-
     weight = np.zeros((len(query), routed.shape[2]), np.float32)
     bias = np.zeros(len(query), np.float32)
     for q in range(routed.shape[1]):

@@ -9,6 +9,7 @@ must identify its outputs (with the contents of its ``weights_file``, when it ha
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from importlib import import_module
@@ -185,6 +186,27 @@ class Backbone(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}, embed_dim={self.embed_dim}, input_size={self.input_size}"
+
+
+def token_grid_side(n_tokens: int) -> int:
+    """Side of the square grid that ``n_tokens`` tokens form (row-major, as ViTs cut an image);
+    ``ValueError`` when they form none."""
+    side = math.isqrt(n_tokens)
+    if side * side != n_tokens:
+        raise ValueError(f"{n_tokens} tokens do not form a square token grid (side × side)")
+    return side
+
+
+def spread_over_patches(weights: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Weights over a square token grid, (n, n_tokens), as maps of ``size`` (H, W).
+
+    Each token's weight is spread evenly over its patch (nearest-neighbour), so a map shows the
+    tokens as the backbone cut the image; each map is normalised to sum to 1. Differentiable.
+    """
+    side = token_grid_side(weights.shape[1])
+    grid = weights.reshape(len(weights), 1, side, side)
+    maps = torch.nn.functional.interpolate(grid, size=tuple(size), mode="nearest")[:, 0]
+    return maps / maps.sum((1, 2), keepdim=True)
 
 
 def _channel_vector(values: Sequence[float] | None, name: str) -> torch.Tensor | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
+from ..features.backbone import spread_over_patches
 from .figure import save_atomically
 
 DARKEST = 0.15
@@ -18,20 +19,16 @@ DARKEST = 0.15
 def upsample_attention(attention, size: tuple[int, int]) -> np.ndarray:
     """Attention over a square token grid, (n, n_tokens) row-major, as maps of ``size`` (H, W).
 
-    Each token's weight is spread evenly over its patch (nearest-neighbour), so the map shows
-    the tokens as the backbone cut the image, and each map still sums to 1.
+    The numpy face of :func:`~brainenc.features.backbone.spread_over_patches`: each token's
+    weight is spread evenly over its patch, and each map sums to 1.
     """
     attention = np.asarray(attention, dtype=float)
-    side = math.isqrt(attention.shape[-1])
-    if attention.ndim != 2 or side * side != attention.shape[1]:
+    if attention.ndim != 2:
         raise ValueError(
             f"attention must have shape (n_images, n_tokens) over a square token grid; got "
             f"{attention.shape}"
         )
-    rows = np.minimum((np.arange(size[0]) * side) // size[0], side - 1)
-    cols = np.minimum((np.arange(size[1]) * side) // size[1], side - 1)
-    grid = attention.reshape(-1, side, side)[:, rows][:, :, cols]
-    return grid / grid.sum((1, 2), keepdims=True)
+    return spread_over_patches(torch.as_tensor(attention), size).numpy()
 
 
 def plot_attention(images, attention: Mapping[str, np.ndarray], *, title: str | None = None,

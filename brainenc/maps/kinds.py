@@ -8,12 +8,12 @@ ceiling is :meth:`CorticalMap.where`: ``m.where(data.noise_ceiling > 0.1, "noise
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.colors import ListedColormap
 
+from ..features.backbone import token_grid_side
 from ..metrics import noise_normalized_r2
 from .cortical_map import CATEGORY_CMAP, ROI_COLORS, CorticalMap
 
@@ -312,12 +312,12 @@ def attention_map(attention, query_of_target, what: str = "x", *,
     if what not in ATTENTION_SUMMARIES:
         raise ValueError(f"what must be one of {', '.join(ATTENTION_SUMMARIES)}; got {what!r}")
     attention = np.asarray(attention, dtype=float)
-    side = math.isqrt(attention.shape[-1])
-    if attention.ndim != 2 or side * side != attention.shape[1]:
+    if attention.ndim != 2:
         raise ValueError(
             f"attention must have shape (n_queries, n_tokens) over a square token grid; got "
             f"{attention.shape}"
         )
+    side = token_grid_side(attention.shape[1])
     attention = attention / attention.sum(1, keepdims=True)
     centres = (np.arange(side) + 0.5) / side - 0.5
     if what == "focus":
