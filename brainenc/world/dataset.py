@@ -8,7 +8,7 @@ from .. import __version__
 from ..data.brain_data import BrainData
 from ..data.space import Space
 from ..metrics import noise_ceiling_from_repeats
-from .stimuli import CATEGORIES, generate_composites, generate_stimuli
+from .stimuli import CATEGORIES, MAX_OBJECTS, generate_composites, generate_stimuli
 from .subjects import WorldSubject
 
 
@@ -112,7 +112,6 @@ def load_world(
 
 STIMULI = {"single": generate_stimuli, "composite": generate_composites}
 """The world's stimulus sets, by name."""
-MAX_OBJECTS = 3
 
 
 def _boxes(attributes: list[dict]) -> dict:

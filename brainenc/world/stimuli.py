@@ -98,6 +98,8 @@ def generate_stimuli(n: int, seed: int = 0, *, start: int = 0, progress: bool = 
 
 COMPOSITE_SIZE = 2 * IMAGE_SIZE
 """Side of a composite image: a 2 × 2 field of world images."""
+MAX_OBJECTS = 3
+"""Most objects in a composite (the fewest is two)."""
 _COMPOSITE_STEP = IMAGE_SIZE // 2  # objects sit on a grid of half an object
 
 
@@ -137,7 +139,7 @@ def generate_composites(n: int, seed: int = 0, *, start: int = 0,
         canvas[:] = _jitter(COLOURS[background], rng, 15)
         canvas += rng.normal(0.0, 4.0, size=canvas.shape)
         canvas = np.clip(canvas, 0, 255).astype(np.uint8)
-        categories = rng.permutation(len(CATEGORIES))[: rng.integers(2, 4)]
+        categories = rng.permutation(len(CATEGORIES))[: rng.integers(2, MAX_OBJECTS + 1)]
         objects, taken = [], []
         for k, label in enumerate(categories):
             free = [c for c in corners
