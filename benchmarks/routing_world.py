@@ -16,12 +16,16 @@ Where the routing looks:
 - on composites: for each category region, the share of its attention (its vertices' queries'
   maps, weighted by how many of its vertices each serves) that falls inside the box of the
   object of its category, over the test composites that hold one, against the box's share of
-  the image (chance), with a 95% t interval over images;
+  the image (chance), with a 95% t interval over images; beside it, how much the region's true
+  response rests on that object: occluding each object in turn (its box painted in the
+  background colour), the share of the summed absolute change of the region's noiseless
+  response that its category's object causes;
 - on single images: the correlation, over reliable early-area vertices (V1-hV4), between the
   centre of each vertex's mean attention and its true pRF centre.
 
-    python benchmarks/routing_world.py [--subject 1] [--n-train 2000] [--n-test 300]
-                                       [--out benchmarks/results/routing_world.json]
+    python benchmarks/routing_world.py [--backbone world-vit] [--routing routing]
+                                       [--subject 1] [--n-train 2000] [--n-test 300]
+                                       [--out benchmarks/results/routing_world_<backbone>.json]
 """
 
 from __future__ import annotations
@@ -38,10 +42,10 @@ from brainenc.encoders import Encoder, LinearEncoder, RoutingEncoder
 from brainenc.features import Backbone, extract_features
 from brainenc.features.backbone import token_grid_side
 from brainenc.study import MIN_CEILING, evaluate
-from brainenc.world import load_world
+from brainenc.world import WorldSubject, load_world
 from brainenc.world.stimuli import CATEGORIES, COMPOSITE_SIZE
 
-BACKBONE = "world-clip"
+BACKBONE = "world-vit"
 PREFERRED = {"FFA": "face", "EBA": "body", "PPA": "place", "VWFA": "word", "food": "food"}
 EARLY = ("V1", "V2", "V3", "hV4")
 
@@ -82,6 +86,7 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
     side = token_grid_side(tokens.shape[1])
     cell = COMPOSITE_SIZE / side
     centres = (np.arange(side) + 0.5) * cell
+    reliance = truth_reliance(data)
     out = {}
     for roi, category in PREFERRED.items():
         has = (labels == CATEGORIES.index(category)).any(1)
@@ -94,14 +99,48 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
         share = (attention * inside).sum(1)
         chance = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]) / COMPOSITE_SIZE**2
         low, high = stats.t.interval(0.95, len(share) - 1, share.mean(), stats.sem(share))
+        truth = float(reliance[roi].mean())
         out[roi] = {"category": category, "n_images": len(rows), "attention_in_box":
                     float(share.mean()), "ci95": [float(low), float(high)],
-                    "chance": float(chance.mean())}  # fmt: skip
+                    "chance": float(chance.mean()), "truth_reliance": truth}  # fmt: skip
         print(
             f"{roi}: {share.mean():.2f} [{low:.2f}, {high:.2f}] of attention in the {category} "
-            f"box (chance {chance.mean():.2f}, {len(rows)} images)",
+            f"box (chance {chance.mean():.2f}, {len(rows)} images; the true response rests "
+            f"{truth:.2f} on it)",
             flush=True,
         )
+    return out
+
+
+def truth_reliance(data) -> dict[str, np.ndarray]:
+    """Per category region, over the test composites holding its category: the share of the
+    summed absolute change of its mean noiseless response, as each object is occluded in turn
+    (painted in the median colour of the pixels no object covers), that occluding its
+    category's object causes."""
+    subject = WorldSubject(data.meta["subject"])
+    images = data.images[data.test]
+    boxes, labels = data.truth["boxes"][data.test], data.truth["box_labels"][data.test]
+    reliable = data.noise_ceiling > MIN_CEILING
+    base = subject.respond(images)
+    covered = np.zeros(images.shape[:3], bool)
+    for i, k in zip(*np.nonzero(labels >= 0), strict=True):
+        x0, y0, x1, y1 = boxes[i, k].astype(int)
+        covered[i, y0:y1, x0:x1] = True
+    background = [np.median(image[~cover], 0) for image, cover in zip(images, covered, strict=True)]
+    change = np.zeros((len(images), labels.shape[1], base.shape[1]), np.float32)
+    for k in range(labels.shape[1]):
+        occluded = images.copy()
+        for i in np.flatnonzero(labels[:, k] >= 0):
+            x0, y0, x1, y1 = boxes[i, k].astype(int)
+            occluded[i, y0:y1, x0:x1] = background[i]
+        delta = np.abs(subject.respond(occluded) - base)
+        change[:, k] = np.where(labels[:, k, None] >= 0, delta, 0)
+    out = {}
+    for roi, category in PREFERRED.items():
+        c = CATEGORIES.index(category)
+        per_object = change[:, :, data.rois[roi] & reliable].mean(-1)
+        rows = np.flatnonzero((labels == c).any(1))
+        out[roi] = (per_object[rows] * (labels[rows] == c)).sum(1) / per_object[rows].sum(1)
     return out
 
 
@@ -128,13 +167,17 @@ def main(argv=None) -> None:
     parser.add_argument("--subject", type=int, default=1)
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=300)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/routing_world.json"))
+    parser.add_argument("--out", type=Path, help="default: "
+                        "benchmarks/results/routing_world_<backbone>.json")  # fmt: skip
     parser.add_argument("--backbone", default=BACKBONE, help="token backbone of all three")
     parser.add_argument("--routing", default="routing", help="routing encoder spec")
     parser.add_argument("--stimuli", nargs="+", default=["single", "composite"],
                         choices=["single", "composite"])  # fmt: skip
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.out is None:
+        name = args.backbone.replace(":", "_").replace("=", "-").replace("/", "-")
+        args.out = Path(f"benchmarks/results/routing_world_{name}.json")
     backbone = Backbone.from_spec(args.backbone)
     result = {"subject": args.subject, "backbone": args.backbone, "routing": args.routing,
               "n_train": args.n_train,

@@ -47,8 +47,8 @@ def add_world_commands(subparsers) -> None:
     build = sub.add_parser(
         "build",
         help="retrain the world's models and write their checkpoints (on 2 free CPU cores: the "
-        "category oracle ~15 min, the judge ~15 min, world-clip ~6 min, the diffusion prior "
-        "~75 min)",
+        "category oracle ~15 min, the judge ~15 min, world-clip ~6 min, world-vit ~12 min, the "
+        "diffusion prior ~75 min)",
     )
     build.add_argument(
         "--only",

@@ -25,10 +25,13 @@ FEATURE_TYPES = ("embed", "tokens")
 BACKBONES: dict[str, Callable[..., Backbone]] = {}
 """Registered backbone factories, ``name -> factory(spec: str, **kwargs) -> Backbone``."""
 
-DEFERRED_BACKBONES: dict[str, str] = {"world-clip": "brainenc.world.clip"}
+DEFERRED_BACKBONES: dict[str, str] = {
+    "world-clip": "brainenc.world.clip",
+    "world-vit": "brainenc.world.vit",
+}
 """Backbones registered by a module outside this stage, ``name -> module``: the module is
-imported (and registers its factory) the first time the name is asked for. ``world-clip`` lives
-with the in-silico world, which itself builds on this stage."""
+imported (and registers its factory) the first time the name is asked for. The world's
+backbones live with the in-silico world, which itself builds on this stage."""
 
 
 def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:

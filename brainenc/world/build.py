@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-WORLD_MODELS = ("oracle", "judge", "world-clip", "world-prior", "in-context", "captioner")
+WORLD_MODELS = (
+    "oracle", "judge", "world-clip", "world-vit", "world-prior", "in-context", "captioner",
+)  # fmt: skip
 """The models ``build_world`` can retrain, in the order it trains them."""
 
 
@@ -67,6 +69,13 @@ def build_world(
         model, tokenizer, record = train_world_clip(seed=seed, progress=progress)
         written["world-clip"] = path = save_world_clip(model, tokenizer, record)
         say(f"world-clip: zero-shot accuracy {record['zero_shot_accuracy']:.3f} -> {path}")
+    if "world-vit" in only:
+        from .training.vit import save_world_vit, train_world_vit
+
+        model, record = train_world_vit(seed=seed, progress=progress)
+        written["world-vit"] = path = save_world_vit(model, record)
+        say(f"world-vit: held-out patch accuracy {record['patch_accuracy']:.3f} (faces "
+            f"{record['patch_accuracy_face']:.3f}) -> {path}")  # fmt: skip
     if "world-prior" in only:
         from .training.prior import train_world_prior
 

@@ -8,7 +8,7 @@ from .. import __version__
 from ..data.brain_data import BrainData
 from ..data.space import Space
 from ..metrics import noise_ceiling_from_repeats
-from .stimuli import CATEGORIES, MAX_OBJECTS, generate_composites, generate_stimuli
+from .stimuli import CATEGORIES, composite_boxes, generate_composites, generate_stimuli
 from .subjects import WorldSubject
 
 
@@ -105,7 +105,7 @@ def load_world(
             **({"labels": stim.labels} if stimuli == "single" else {}),
             "captions": np.array(stim.captions),
             "categories": np.array(CATEGORIES),
-            **(_boxes(stim.attributes) if stimuli == "composite" else {}),
+            **(_boxes(stim) if stimuli == "composite" else {}),
         },
     )
 
@@ -114,11 +114,6 @@ STIMULI = {"single": generate_stimuli, "composite": generate_composites}
 """The world's stimulus sets, by name."""
 
 
-def _boxes(attributes: list[dict]) -> dict:
-    """Each composite's object boxes (n, MAX_OBJECTS, 4) and categories (n, MAX_OBJECTS)."""
-    boxes = np.full((len(attributes), MAX_OBJECTS, 4), np.nan, np.float32)
-    labels = np.full((len(attributes), MAX_OBJECTS), -1, np.int64)
-    for i, attrs in enumerate(attributes):
-        for k, obj in enumerate(attrs["objects"]):
-            boxes[i, k], labels[i, k] = obj["box"], CATEGORIES.index(obj["category"])
+def _boxes(stim) -> dict:
+    boxes, labels = composite_boxes(stim)
     return {"boxes": boxes, "box_labels": labels}

@@ -161,6 +161,19 @@ def generate_composites(n: int, seed: int = 0, *, start: int = 0,
     return Stimuli(ArrayImages(images), labels, captions, attributes)
 
 
+def composite_boxes(composites: Stimuli) -> tuple[np.ndarray, np.ndarray]:
+    """Each composite's object boxes, float32 (n, MAX_OBJECTS, 4) (``[x0, y0, x1, y1]``, NaN
+    where it holds fewer objects), and their categories, (n, MAX_OBJECTS) indices into
+    :data:`CATEGORIES` (-1 where none)."""
+    n = len(composites.attributes)
+    boxes = np.full((n, MAX_OBJECTS, 4), np.nan, np.float32)
+    labels = np.full((n, MAX_OBJECTS), -1, np.int64)
+    for i, attrs in enumerate(composites.attributes):
+        for k, obj in enumerate(attrs["objects"]):
+            boxes[i, k], labels[i, k] = obj["box"], CATEGORIES.index(obj["category"])
+    return boxes, labels
+
+
 def caption(category: str, attrs: dict) -> str:
     """The ground-truth caption of an image from its category and attributes."""
     where = f"on a {attrs['background']} background" if "background" in attrs else ""
