@@ -46,6 +46,11 @@ def add_study_commands(subparsers) -> None:
     )
     fit.add_argument("--device", default="cpu", help="where to extract and fit (cpu, cuda)")
     fit.add_argument("--memory", default="4GB", help="memory budget of out-of-core fits")
+    fit.add_argument(
+        "--no-maps",
+        action="store_true",
+        help="draw no cortical maps (draw them later with `brainenc map RUN_DIR`)",
+    )
     fit.add_argument("--quiet", action="store_true", help="no progress bars")
     fit.set_defaults(func=_fit)
 
@@ -229,6 +234,7 @@ def _fit(args: argparse.Namespace) -> int:
         device=args.device,
         memory=args.memory,
         reference=reference(args),
+        maps=not args.no_maps,
         progress=not args.quiet,
         say=say,
     )

@@ -29,7 +29,8 @@ def test_caption_command_on_the_world(world_run, world_data, monkeypatch, capsys
     # the run's subject as the command would load it (`load_data` is tested with fit and map)
     monkeypatch.setattr("brainenc.study_commands.load_data", lambda args: world_data)
     args = ["caption", str(world_run), "--world", "--n-train", "600", "--n-test", "200",
-            "--bank-images", "3000", "--per-vertex", "--images", "2", "--steps", "2", "--quiet",
+            "--bank-images", "3000", "--per-vertex", "--beams", "1", "--images", "2",
+            "--steps", "2", "--quiet",
             *(a for r in FIVE for a in ("--roi", r))]  # fmt: skip
     assert main(args) == 0
     record = json.loads((world_run / "captions" / "captions.json").read_text())

@@ -84,8 +84,9 @@ def test_synthesize_command_arguments():
 def test_synthesize_rois_script_on_the_world(script, tmp_path):
     run = tmp_path / "run"
     world = ["--world", "--n-train", "300", "--n-test", "30", "--quiet"]
-    fit = ["--backbone", "gabor:grid=2", "--out", str(run)]
+    fit = ["--backbone", "gabor:grid=2", "--out", str(run), "--no-maps"]
     assert script("fit_nsd_subject").main([*world, *fit]) == 0
+    assert not (run / "maps").exists()  # --no-maps
     options = ["--roi", "PPA", "--n", "2", "--steps", "6", "--guidance", "paper"]
     assert script("synthesize_rois").main([str(run), *world, *options]) == 0
     scores = json.loads((run / "synthesis" / "PPA.json").read_text())
