@@ -187,6 +187,16 @@ class Backbone(torch.nn.Module):
         """Same as :meth:`embed`."""
         return self.embed(images)
 
+    frozen: tuple[str, ...] = ()
+    """Attributes holding wrapped pretrained models, kept in eval mode by :meth:`train`."""
+
+    def train(self, mode: bool = True) -> Backbone:
+        """Set the training flag; the models named in :attr:`frozen` stay in eval mode."""
+        super().train(mode)
+        for name in self.frozen:
+            getattr(self, name).eval()
+        return self
+
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}, embed_dim={self.embed_dim}, input_size={self.input_size}"
 

@@ -80,6 +80,8 @@ class OpenCLIPBackbone(Backbone):
     squashed rather than cropped.
     """
 
+    frozen = ("model",)
+
     def __init__(
         self,
         model: CLIP | CustomTextCLIP,
@@ -116,12 +118,6 @@ class OpenCLIPBackbone(Backbone):
         self.model = model.requires_grad_(False).eval()
         self.tokenizer = tokenizer
         self.normalize = normalize
-
-    def train(self, mode: bool = True) -> OpenCLIPBackbone:
-        """Set the training flag; the wrapped model stays in eval mode (it is frozen)."""
-        super().train(mode)
-        self.model.eval()
-        return self
 
     def _model_input(self, images: torch.Tensor) -> torch.Tensor:
         """Preprocessed images in the image tower's parameter dtype."""

@@ -68,17 +68,13 @@ class WorldViTBackbone(Backbone):
     """world-vit as a :class:`~brainenc.features.Backbone`: ``tokens`` are its patch tokens,
     ``embed`` their mean. Images of any size are resized to 128 pixels."""
 
+    frozen = ("model",)
+
     def __init__(self, model: WorldViT, *, spec: str = SPEC, weights_file=None):
         width = model.norm.normalized_shape[0]
         side = token_grid_side(model.position.shape[0]) * model.patch.stride[0]
         super().__init__(spec, width, side, weights_file=weights_file)
         self.model = model.requires_grad_(False).eval()
-
-    def train(self, mode: bool = True) -> WorldViTBackbone:
-        """Set the training flag; the wrapped model stays in eval mode (it is frozen)."""
-        super().train(mode)
-        self.model.eval()
-        return self
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """Patch tokens, ``(n, 3, H, W)`` in [0, 1] -> ``(n, 64, 128)``, row-major."""
