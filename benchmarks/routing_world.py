@@ -44,6 +44,7 @@ from brainenc.features.backbone import token_grid_side
 from brainenc.study import MIN_CEILING, evaluate
 from brainenc.world import WorldSubject, load_world
 from brainenc.world.stimuli import CATEGORIES, COMPOSITE_SIZE
+from brainenc.world.vit import TOKEN_CLASSES, patch_labels
 
 BACKBONE = "world-vit"
 PREFERRED = {"FFA": "face", "EBA": "body", "PPA": "place", "VWFA": "word", "food": "food"}
@@ -84,18 +85,15 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
     boxes, labels = data.truth["boxes"][test], data.truth["box_labels"][test]
     reliable = data.noise_ceiling > MIN_CEILING
     side = token_grid_side(tokens.shape[1])
-    cell = COMPOSITE_SIZE / side
-    centres = (np.arange(side) + 0.5) * cell
     reliance = truth_reliance(data)
     out = {}
     for roi, category in PREFERRED.items():
-        has = (labels == CATEGORIES.index(category)).any(1)
-        rows = np.flatnonzero(has)
+        c = CATEGORIES.index(category)
+        rows = np.flatnonzero((labels == c).any(1))
         attention = routing.attention(tokens[test][rows], data.rois[roi] & reliable)
-        box = boxes[rows][labels[rows] == CATEGORIES.index(category)]  # one box per image
-        inside_x = (centres[None] >= box[:, :1]) & (centres[None] < box[:, 2:3])
-        inside_y = (centres[None] >= box[:, 1:2]) & (centres[None] < box[:, 3:4])
-        inside = (inside_y[:, :, None] & inside_x[:, None, :]).reshape(len(rows), -1)
+        box = boxes[rows][labels[rows] == c]  # one box per image
+        under = patch_labels(boxes[rows], labels[rows], COMPOSITE_SIZE, side)
+        inside = under == TOKEN_CLASSES.index(category)
         share = (attention * inside).sum(1)
         chance = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]) / COMPOSITE_SIZE**2
         low, high = stats.t.interval(0.95, len(share) - 1, share.mean(), stats.sem(share))
@@ -122,18 +120,17 @@ def truth_reliance(data) -> dict[str, np.ndarray]:
     boxes, labels = data.truth["boxes"][data.test], data.truth["box_labels"][data.test]
     reliable = data.noise_ceiling > MIN_CEILING
     base = subject.respond(images)
-    covered = np.zeros(images.shape[:3], bool)
+    inside = np.zeros((*labels.shape, *images.shape[1:3]), bool)  # (n, objects, H, W)
     for i, k in zip(*np.nonzero(labels >= 0), strict=True):
         x0, y0, x1, y1 = boxes[i, k].astype(int)
-        covered[i, y0:y1, x0:x1] = True
-    background = [np.median(image[~cover], 0) for image, cover in zip(images, covered, strict=True)]
+        inside[i, k, y0:y1, x0:x1] = True
+    background = np.stack(
+        [np.median(image[~mask], 0) for image, mask in zip(images, inside.any(1), strict=True)]
+    )
     change = np.zeros((len(images), labels.shape[1], base.shape[1]), np.float32)
     for k in range(labels.shape[1]):
-        occluded = images.copy()
-        for i in np.flatnonzero(labels[:, k] >= 0):
-            x0, y0, x1, y1 = boxes[i, k].astype(int)
-            occluded[i, y0:y1, x0:x1] = background[i]
-        delta = np.abs(subject.respond(occluded) - base)
+        occluded = np.where(inside[:, k, :, :, None], background[:, None, None], images)
+        delta = np.abs(subject.respond(occluded.astype(np.uint8)) - base)
         change[:, k] = np.where(labels[:, k, None] >= 0, delta, 0)
     out = {}
     for roi, category in PREFERRED.items():

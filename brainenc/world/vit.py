@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from torch import nn
@@ -31,6 +32,24 @@ CHECKPOINT = WEIGHTS_DIR / "world_vit.safetensors"
 TOKEN_CLASSES = ("background", *CATEGORIES)
 """What each patch is trained to name."""
 CONFIG = {"image_size": COMPOSITE_SIZE, "patch": 16, "width": 128, "layers": 4, "heads": 4}
+
+
+def patch_labels(boxes: np.ndarray, box_labels: np.ndarray, size: int, side: int) -> np.ndarray:
+    """Index into :data:`TOKEN_CLASSES` of each of ``side × side`` patches of ``size``-pixel
+    images, row-major: the category whose box (``[x0, y0, x1, y1]``) holds the patch centre.
+
+    ``boxes`` (n, k, 4) and ``box_labels`` (n, k) (category indices, -1 for no object) give
+    (n, side * side).
+    """
+    centres = (np.arange(side) + 0.5) * size / side
+    labels = np.zeros((len(boxes), side, side), np.int64)
+    for k in range(boxes.shape[1]):
+        box, label = boxes[:, k], box_labels[:, k]
+        inside_x = (centres >= box[:, :1]) & (centres < box[:, 2:3])
+        inside_y = (centres >= box[:, 1:2]) & (centres < box[:, 3:4])
+        inside = inside_y[:, :, None] & inside_x[:, None, :] & (label >= 0)[:, None, None]
+        labels[inside] = np.broadcast_to(label[:, None, None] + 1, inside.shape)[inside]
+    return labels.reshape(len(boxes), -1)
 
 
 class WorldViT(nn.Module):

@@ -9,13 +9,8 @@ import torch
 from brainenc.data.images import to_tensor
 from brainenc.features import Backbone
 from brainenc.world.stimuli import generate_composites, generate_stimuli
-from brainenc.world.training.vit import (
-    patch_accuracy,
-    patch_labels,
-    save_world_vit,
-    train_world_vit,
-)
-from brainenc.world.vit import CHECKPOINT, TOKEN_CLASSES, load_world_vit
+from brainenc.world.training.vit import patch_accuracy, save_world_vit, train_world_vit
+from brainenc.world.vit import CHECKPOINT, TOKEN_CLASSES, load_world_vit, patch_labels
 
 
 def test_patch_labels_follow_the_boxes():

@@ -17,29 +17,11 @@ from tqdm.auto import tqdm
 
 from ...data.images import resize_square, to_tensor
 from ..stimuli import composite_boxes, generate_composites, generate_stimuli
-from ..vit import CHECKPOINT, CONFIG, TOKEN_CLASSES, WorldViT
+from ..vit import CHECKPOINT, CONFIG, TOKEN_CLASSES, WorldViT, patch_labels
 from . import save_checkpoint
 
 TRAIN_SEED, EVAL_SEED = 20_000, 20_500
 """Streams of the training and held-out images (composites and single images alike)."""
-
-
-def patch_labels(boxes: np.ndarray, box_labels: np.ndarray, size: int, side: int) -> np.ndarray:
-    """Index into :data:`TOKEN_CLASSES` of each of ``side × side`` patches of ``size``-pixel
-    images, row-major: the category whose box (``[x0, y0, x1, y1]``) holds the patch centre.
-
-    ``boxes`` (n, k, 4) and ``box_labels`` (n, k) (category indices, -1 for no object) give
-    (n, side * side).
-    """
-    centres = (np.arange(side) + 0.5) * size / side
-    labels = np.zeros((len(boxes), side, side), np.int64)
-    for k in range(boxes.shape[1]):
-        box, label = boxes[:, k], box_labels[:, k]
-        inside_x = (centres >= box[:, :1]) & (centres < box[:, 2:3])
-        inside_y = (centres >= box[:, 1:2]) & (centres < box[:, 3:4])
-        inside = inside_y[:, :, None] & inside_x[:, None, :] & (label >= 0)[:, None, None]
-        labels[inside] = np.broadcast_to(label[:, None, None] + 1, inside.shape)[inside]
-    return labels.reshape(len(boxes), -1)
 
 
 def _images_and_labels(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,12 +53,12 @@ def train_world_vit(*, steps: int = 1500, batch_size: int = 64, n_images: int = 
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     start = time.perf_counter()
+    side = CONFIG["image_size"] // CONFIG["patch"]
     bar = tqdm(range(steps), desc="world-vit", disable=not progress)
     for _ in bar:
         idx = torch.as_tensor(rng.choice(len(images), batch_size, replace=False))
         batch = images[idx]
         flip = torch.as_tensor(rng.random(batch_size) < 0.5)  # mirror images and their labels
-        side = CONFIG["image_size"] // CONFIG["patch"]
         target = labels[idx].view(batch_size, side, side)
         batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
         target = torch.where(flip[:, None, None], target.flip(-1), target)
