@@ -1,10 +1,11 @@
 """BrainDiVE on the in-silico world: does guidance find what each region truly prefers?
 
-Synthesizes images guided by a world-clip encoder of one subject (linear by default; any
-encoder spec with ``--encoder``, e.g. ``routing``) and the same seeds unguided, and scores both
-against the simulator's truth and the world's independent judge
-(world-clip's zero-shot class is printed as a second column, never the headline: the encoder
-reads world-clip). Objectives: each category ROI, an FFA − PPA contrast and a minimised FFA.
+Synthesizes images guided by an encoder of one subject (linear on world-clip by default; any
+encoder spec with ``--encoder``, e.g. ``routing``, and any backbone with ``--backbone``, e.g.
+``world-vit``) and the same seeds unguided, and scores both against the simulator's truth and
+the world's independent judge (world-clip's zero-shot class is printed as a second column, never
+the headline: the default encoder reads world-clip). Objectives: each category ROI, an
+FFA − PPA contrast and a minimised FFA.
 
 Settings are chosen on other seeds than the ones reported: with ``--select``, each candidate
 scale runs on the selection seeds (default 1000–1015) and the scale with the highest mean
@@ -15,6 +16,8 @@ its 95% interval. Writes the images, grids and JSON scores to --out.
     python benchmarks/braindive_world.py --select 0.5 1 2 --n 64
     python benchmarks/braindive_world.py --guidance paper --scale 30 --n 16
     python benchmarks/braindive_world.py --encoder routing --n 16 --seed 100 --steps 25 --rois-only
+    python benchmarks/braindive_world.py --encoder routing --backbone world-vit --n 16 --seed 100 \
+        --steps 25 --rois-only
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--subject", type=int, default=1)
     parser.add_argument("--encoder", default="linear", help="encoder spec (default: linear)")
+    parser.add_argument("--backbone", default="world-clip",
+                        help="the encoder's backbone (default: world-clip)")  # fmt: skip
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--out", default="brainenc_results/braindive_world")
@@ -123,7 +128,9 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
-    brain_model = world_brain_model(args.subject, encoder=args.encoder, progress=False)
+    brain_model = world_brain_model(
+        args.subject, backbone=args.backbone, encoder=args.encoder, progress=False
+    )
     pipeline = world_pipeline(brain_model)
     record = {"args": vars(args)}
     scale = args.scale

@@ -13,9 +13,10 @@ ceiling > 0.1) of the noise-normalised r² and of the true r² (from the noisele
 
 Where the routing looks:
 
-- on composites: for each category region, the share of its attention (its vertices' queries'
-  maps, weighted by how many of its vertices each serves) that falls inside the box of the
-  object of its category, over the test composites that hold one, against the box's share of
+- on composites: for each category region, the share of its attention (the mean of its
+  vertices' maps: each vertex's query's heads weighted by how much its prediction rests on
+  them; beside it, every head weighted equally) that falls inside the box of the object of
+  its category, over the test composites that hold one, against the box's share of
   the image (chance), with a 95% t interval over images; beside it, how much the region's true
   response rests on that object: occluding each object in turn (its box painted in the
   background colour), the share of the summed absolute change of the region's noiseless
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import stats
 
 from brainenc.encoders import Encoder, LinearEncoder, RoutingEncoder
@@ -90,24 +92,37 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
     for roi, category in PREFERRED.items():
         c = CATEGORIES.index(category)
         rows = np.flatnonzero((labels == c).any(1))
-        attention = routing.attention(tokens[test][rows], data.rois[roi] & reliable)
+        targets = data.rois[roi] & reliable
+        attention = routing.attention(tokens[test][rows], targets)
         box = boxes[rows][labels[rows] == c]  # one box per image
         under = patch_labels(boxes[rows], labels[rows], COMPOSITE_SIZE, side)
         inside = under == TOKEN_CLASSES.index(category)
         share = (attention * inside).sum(1)
+        equal = (equal_heads_attention(routing, tokens[test][rows], targets) * inside).sum(1)
         chance = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]) / COMPOSITE_SIZE**2
         low, high = stats.t.interval(0.95, len(share) - 1, share.mean(), stats.sem(share))
         truth = float(reliance[roi].mean())
         out[roi] = {"category": category, "n_images": len(rows), "attention_in_box":
                     float(share.mean()), "ci95": [float(low), float(high)],
+                    "attention_in_box_equal_heads": float(equal.mean()),
                     "chance": float(chance.mean()), "truth_reliance": truth}  # fmt: skip
         print(
             f"{roi}: {share.mean():.2f} [{low:.2f}, {high:.2f}] of attention in the {category} "
-            f"box (chance {chance.mean():.2f}, {len(rows)} images; the true response rests "
+            f"box (heads weighted equally: {equal.mean():.2f}; chance {chance.mean():.2f}, "
+            f"{len(rows)} images; the true response rests "
             f"{truth:.2f} on it)",
             flush=True,
         )
     return out
+
+
+def equal_heads_attention(routing: RoutingEncoder, tokens, targets) -> np.ndarray:
+    """The targets' attention with every head of their queries weighted equally (n, n_tokens),
+    for comparison with :meth:`RoutingEncoder.attention` (heads weighted by importance)."""
+    with torch.no_grad():
+        _, weights = routing.to_module().route(torch.as_tensor(tokens))
+    share = np.bincount(routing.query_[targets], minlength=weights.shape[2]) / targets.sum()
+    return np.einsum("nqt,q->nt", weights.mean(1).numpy(), share)
 
 
 def truth_reliance(data) -> dict[str, np.ndarray]:

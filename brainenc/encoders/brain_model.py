@@ -123,8 +123,8 @@ class BrainModel(torch.nn.Module):
         """Where ``roi`` takes its information from in each image, at the image's resolution.
 
         For a readout that routes attention over the backbone's token grid (an attention-routing
-        encoder): the attention of the ROI's targets (their queries' maps, weighted by how many
-        of the targets each serves), each token's weight spread over its patch.
+        encoder): the mean of the ROI's targets' maps (each target's query's heads weighted by
+        how much its prediction rests on them), each token's weight spread over its patch.
 
         Parameters
         ----------

@@ -8,6 +8,12 @@ embedding to each of its targets. Trained with the mean squared error of standar
 responses, AdamW and early stopping on a validation split. The attention weights say, per image,
 where each group of targets takes its information from (:meth:`RoutingEncoder.attention`).
 
+Where a target looks. A query's heads divide the work: on the world's composite scenes, one head
+of the word region's query reads the word while others read the faces and places that modulate
+the region's response. Averaging the heads' maps equally would hide that, so a target's map
+weights each head by how much the target's prediction rests on it (:func:`head_importance`:
+the change when the head's output is replaced by its mean).
+
 Two additions make a whole-brain fit work, where most targets are noise: each target counts in
 the loss by how much of its variance ridge on the mean token explains under cross-validation
 (noise targets do not steer the queries or stop training early), and after training each
@@ -32,6 +38,7 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..validation import (
@@ -46,28 +53,48 @@ from .base import Encoder
 from .linear import DEFAULT_ALPHAS
 
 QUERY_MODES = ("clusters", "rois")
+N_IMPORTANCE_IMAGES = 1000
+"""Training images on which the heads' importance for each target is measured."""
 N_PROFILE_COMPONENTS = 32
 """Principal components of the responses over images that describe a target for clustering."""
 
 
 class RoutingLayer(nn.Module):
-    """Queries read the tokens by cross-attention, then pass through an MLP (pre-norm, residual)."""
+    """Queries read the tokens by multi-head cross-attention, then pass through an MLP
+    (pre-norm, residual). The attention is written out, with the parameters of
+    :class:`torch.nn.MultiheadAttention` (queries, keys and values stacked in ``in_proj``), so
+    that each head's output can be read."""
 
     def __init__(self, width: int, heads: int):
         super().__init__()
+        self.heads = heads
         self.norm = nn.LayerNorm(width)
-        self.attention = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.in_proj = nn.Linear(width, 3 * width)
+        self.out_proj = nn.Linear(width, width)
         self.mlp_norm = nn.LayerNorm(width)
         self.mlp = nn.Sequential(
             nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
         )
 
-    def forward(self, queries, tokens):
-        """``queries`` (n, n_queries, width) and ``tokens`` (n, n_tokens, width) → the updated
-        queries and the attention weights (n, n_queries, n_tokens), averaged over heads."""
-        read, weights = self.attention(self.norm(queries), tokens, tokens, need_weights=True)
-        queries = queries + read
-        return queries + self.mlp(self.mlp_norm(queries)), weights
+    def read(self, queries, tokens) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each head's output (n, heads, n_queries, head_width) and attention weights
+        (n, heads, n_queries, n_tokens) of ``queries`` (n, n_queries, width) over ``tokens``
+        (n, n_tokens, width)."""
+        w_q, w_k, w_v = self.in_proj.weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj.bias.chunk(3)
+
+        def split(x):  # (n, m, width) -> (n, heads, m, head_width)
+            return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+
+        q = split(F.linear(self.norm(queries), w_q, b_q))
+        k, v = split(F.linear(tokens, w_k, b_k)), split(F.linear(tokens, w_v, b_v))
+        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), -1)
+        return weights @ v, weights
+
+    def update(self, queries, heads) -> torch.Tensor:
+        """The queries after adding the heads' outputs (as from :meth:`read`) and the MLP."""
+        queries = queries + self.out_proj(heads.transpose(1, 2).flatten(2))
+        return queries + self.mlp(self.mlp_norm(queries))
 
 
 class RoutingNetwork(nn.Module):
@@ -105,6 +132,8 @@ class RoutingNetwork(nn.Module):
         # the readout, with targets sorted by query (``order``): query q owns rows bounds[q:q+2]
         self.readout_weight = nn.Parameter(torch.zeros(len(order), width))
         self.readout_bias = nn.Parameter(torch.zeros(len(order)))
+        # how much each target's prediction rests on each head of the last layer (rows sum to 1)
+        self.register_buffer("head_weight", torch.full((len(order), heads), 1.0 / heads))
 
     @property
     def n_queries(self) -> int:
@@ -114,9 +143,14 @@ class RoutingNetwork(nn.Module):
     def n_targets(self) -> int:
         return len(self.query_of_target)
 
-    def route(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Routed query embeddings (n, n_queries, width) and the last layer's attention
-        (n, n_queries, n_tokens) of tokens (n, n_tokens, token_width)."""
+    def route(self, tokens: torch.Tensor, *, edit_heads=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Routed query embeddings (n, n_queries, width) and the last layer's attention per head
+        (n, heads, n_queries, n_tokens) of tokens (n, n_tokens, token_width).
+
+        ``edit_heads``, optional: a function of the last layer's per-head outputs
+        (n, heads, n_queries, head_width) that returns what updates the queries instead (see
+        :func:`head_importance`).
+        """
         if tokens.ndim != 3 or tokens.shape[1:] != (len(self.position), self.token_width):
             raise ValueError(
                 f"the routing encoder reads tokens of shape (n_images, {len(self.position)}, "
@@ -124,14 +158,17 @@ class RoutingNetwork(nn.Module):
             )
         keys = self.token_proj(tokens.to(self.position.dtype)) + self.position
         queries = self.queries.expand(len(tokens), -1, -1)
-        weights = None
-        for layer in self.layers:
-            queries, weights = layer(queries, keys)
+        for i, layer in enumerate(self.layers):
+            heads, weights = layer.read(queries, keys)
+            if edit_heads is not None and i == len(self.layers) - 1:
+                heads = edit_heads(heads)
+            queries = layer.update(queries, heads)
         return queries, weights
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Predicted responses (n, n_targets) of tokens (n, n_tokens, token_width)."""
-        routed, _ = self.route(tokens)
+    def forward(self, tokens: torch.Tensor, *, edit_heads=None) -> torch.Tensor:
+        """Predicted responses (n, n_targets) of tokens (n, n_tokens, token_width)
+        (``edit_heads``: see :meth:`route`)."""
+        routed, _ = self.route(tokens, edit_heads=edit_heads)
         b = self.bounds
         parts = [
             routed[:, q] @ self.readout_weight[b[q] : b[q + 1]].T for q in range(self.n_queries)
@@ -139,15 +176,30 @@ class RoutingNetwork(nn.Module):
         return (torch.cat(parts, 1) + self.readout_bias)[:, self.inverse]
 
     def attention(self, tokens: torch.Tensor, targets=None) -> torch.Tensor:
-        """Attention over tokens (n, n_queries, n_tokens) of every query, or, given target
-        indices, the attention of those targets (n, n_tokens): their queries' maps weighted by
-        how many of the targets each query serves."""
+        """Where targets take their information from: attention weights over tokens.
+
+        A target's map is its query's last-layer attention, each head weighted by how much the
+        target's prediction rests on that head (``head_weight``). Without ``targets``: each
+        query's map (n, n_queries, n_tokens), heads weighted by the mean weights of its targets;
+        with target indices: the mean of their maps (n, n_tokens).
+        """
         _, weights = self.route(tokens)
         if targets is None:
-            return weights
-        queries = self.query_of_target[torch.as_tensor(targets, device=weights.device)]
-        share = torch.bincount(queries, minlength=self.n_queries).to(weights.dtype)
-        return torch.einsum("nqt,q->nt", weights, share / share.sum())
+            return torch.einsum("nhqt,qh->nqt", weights, self.query_head_weight())
+        targets = torch.as_tensor(targets, device=weights.device)
+        per_query = torch.zeros(self.n_queries, weights.shape[1], dtype=weights.dtype,
+                                device=weights.device)  # fmt: skip
+        per_query.index_add_(0, self.query_of_target[targets], self.head_weight[targets])
+        return torch.einsum("nhqt,qh->nt", weights, per_query / len(targets))
+
+    def query_head_weight(self) -> torch.Tensor:
+        """Each query's head weights (n_queries, heads): the mean over the targets it serves
+        (equal weights for a query that serves none)."""
+        total = torch.zeros(self.n_queries, self.head_weight.shape[1], dtype=self.head_weight.dtype,
+                            device=self.head_weight.device)  # fmt: skip
+        total.index_add_(0, self.query_of_target, self.head_weight)
+        count = torch.bincount(self.query_of_target, minlength=self.n_queries)[:, None]
+        return torch.where(count > 0, total / count.clamp_min(1), 1.0 / total.shape[1])
 
     def set_readout(self, weight: np.ndarray, bias: np.ndarray) -> None:
         """Set the readout from arrays in target order (weight (n_targets, width))."""
@@ -199,6 +251,10 @@ class RoutingEncoder(Encoder):
         Each target's readout of its query's routed embedding, in the responses' units.
     query_ : int array of shape (n_targets,)
         The query each target reads.
+    head_weight_ : array of shape (n_targets, heads)
+        How much each target's prediction rests on each head of the last layer
+        (:func:`head_importance`, on up to 1,000 training images); attention maps weight the
+        heads by it.
     mean_attention_ : array of shape (n_queries, n_tokens)
         Each query's attention averaged over the training images.
     valid_targets_ : bool array of shape (n_targets,)
@@ -210,8 +266,8 @@ class RoutingEncoder(Encoder):
 
     name = "routing"
     feature_type = "tokens"
-    _fitted = ("network_", "coef_", "intercept_", "query_", "mean_attention_", "token_width_",
-               "valid_targets_", "history_")  # fmt: skip
+    _fitted = ("network_", "coef_", "intercept_", "query_", "head_weight_", "mean_attention_",
+               "token_width_", "valid_targets_", "history_")  # fmt: skip
 
     def __init__(
         self,
@@ -303,13 +359,19 @@ class RoutingEncoder(Encoder):
         standard = ((features - token_mean) / token_sd).astype(np.float32)
         history = self._train(net, standard, z[:, counted], weights[counted], train, val, progress)
         _fold_standardisation(net.token_proj, token_mean, token_sd)
-        routed, attention = _routed(net, features, self.device)
-        weight, bias = _ridge_readout(routed, y, query, valid)
+        weight, bias = _ridge_readout(_routed(net, features, self.device), y, query, valid)
+        net = self._network(features.shape[1:], net.routing_parameters(), query, weight, bias)
+        net = net.to(self.device)
+        sample = rng.choice(train, min(len(train), N_IMPORTANCE_IMAGES), replace=False)
+        head_weight = head_importance(net, features[np.sort(sample)], self.device)
+        net.head_weight.copy_(torch.as_tensor(head_weight))
+        attention = _mean_attention(net, features, self.device)
         self.network_ = nn.utils.parameters_to_vector(net.routing_parameters()).detach().cpu()
         self.network_ = self.network_.numpy().astype(np.float32)
         self.coef_ = np.where(valid[:, None], weight, 0.0).astype(np.float32)
         self.intercept_ = np.where(valid, bias, np.nan).astype(np.float32)
         self.query_ = query
+        self.head_weight_ = head_weight.astype(np.float32)
         self.mean_attention_ = attention
         self.valid_targets_ = valid
         self.history_ = np.asarray(history, np.float32).reshape(-1, 2)
@@ -334,19 +396,27 @@ class RoutingEncoder(Encoder):
         """The fitted encoder as a differentiable module (eval mode, float32, CPU), with
         :meth:`RoutingNetwork.attention`."""
         self._check_fitted()
-        n_tokens = self.mean_attention_.shape[1]
-        net = RoutingNetwork(n_tokens, int(self.token_width_), self.query_, self.width, self.heads,
-                             self.layers)  # fmt: skip
-        flat = torch.as_tensor(np.asarray(self.network_, np.float32))
+        routing = torch.as_tensor(np.asarray(self.network_, np.float32))
+        net = self._network(self.feature_shape_, routing, self.query_, self.coef_,
+                            self.intercept_)  # fmt: skip
+        net.head_weight.copy_(torch.as_tensor(np.asarray(self.head_weight_, np.float32)))
+        return net.eval().requires_grad_(False)
+
+    def _network(self, shape, routing, query, weight, bias) -> RoutingNetwork:
+        """A network over every target for token grids of ``shape`` (n_tokens, token_width), with
+        the given routing parameters (a flat vector or a list of tensors) and readout."""
+        n_tokens, token_width = shape
+        net = RoutingNetwork(n_tokens, token_width, query, self.width, self.heads, self.layers)
+        flat = routing if torch.is_tensor(routing) else nn.utils.parameters_to_vector(routing)
         wanted = sum(p.numel() for p in net.routing_parameters())
         if flat.numel() != wanted:
             raise ValueError(
                 f"network_ has {flat.numel()} parameters but width={self.width}, heads="
                 f"{self.heads}, layers={self.layers} over {n_tokens} tokens needs {wanted}"
             )
-        nn.utils.vector_to_parameters(flat, net.routing_parameters())
-        net.set_readout(self.coef_, self.intercept_)
-        return net.eval().requires_grad_(False)
+        nn.utils.vector_to_parameters(flat.detach().cpu(), net.routing_parameters())
+        net.set_readout(weight, bias)
+        return net
 
     def attention(self, features, targets=None) -> np.ndarray:
         """Where the queries look: attention weights over tokens, summing to 1 per image.
@@ -355,9 +425,10 @@ class RoutingEncoder(Encoder):
         ----------
         features : array of shape (n_images, n_tokens, token_width)
         targets : bool array of shape (n_targets,) or int array of target indices, optional
-            Give the attention of these targets (e.g. an ROI's mask): their queries' maps,
-            weighted by how many of the targets each serves, shape (n_images, n_tokens).
-            Default: every query's map, shape (n_images, n_queries, n_tokens).
+            Give the attention of these targets (e.g. an ROI's mask), the mean of their maps,
+            shape (n_images, n_tokens); a target's map weights its query's heads by
+            ``head_weight_``. Default: every query's map (heads weighted by the mean of its
+            targets' weights), shape (n_images, n_queries, n_tokens).
         """
         module, x = self.to_module(), self._check_tokens(features)
         if targets is not None:
@@ -497,17 +568,74 @@ def _target_weights(features, z, valid) -> np.ndarray:
     return weights if weights.sum() > 0 else valid.astype(float)
 
 
-def _routed(net: RoutingNetwork, features: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
-    """Routed embeddings (n, n_queries, width) of every image, and the mean attention
-    (n_queries, n_tokens)."""
-    routed, attention = [], 0.0
+def _batches(features: np.ndarray, device, size: int = 256):
+    for start in range(0, len(features), size):
+        yield torch.as_tensor(features[start : start + size], device=device)
+
+
+def _routed(net: RoutingNetwork, features: np.ndarray, device) -> np.ndarray:
+    """Routed embeddings (n, n_queries, width) of every image."""
     net.eval()
     with torch.no_grad():
-        for start in range(0, len(features), 256):
-            out, weights = net.route(torch.as_tensor(features[start : start + 256], device=device))
-            routed.append(out.float().cpu().numpy())
-            attention = attention + weights.float().sum(0).cpu().numpy()
-    return np.concatenate(routed), attention / len(features)
+        return np.concatenate([net.route(x)[0].float().cpu().numpy()
+                               for x in _batches(features, device)])  # fmt: skip
+
+
+def _mean_attention(net: RoutingNetwork, features: np.ndarray, device) -> np.ndarray:
+    """Each query's attention (heads weighted as in :meth:`RoutingNetwork.attention`) averaged
+    over the images, (n_queries, n_tokens)."""
+    net.eval()
+    with torch.no_grad():
+        total = sum(
+            net.attention(x).sum(0).float().cpu().numpy() for x in _batches(features, device)
+        )
+    return total / len(features)
+
+
+def head_importance(net: RoutingNetwork, features: np.ndarray, device="cpu") -> np.ndarray:
+    """How much each target's prediction rests on each head of the last routing layer.
+
+    Each head's output is replaced in turn by its mean over ``features`` (mean ablation); a
+    head's importance for a target is the mean squared change of the target's prediction,
+    normalised so that each target's importances sum to 1 (equal for a target no head moves).
+    A multi-head query's heads often divide the work, one reading the region's preferred object
+    and others the context that modulates it; weighting each head's map by its importance makes
+    the attention say where a target's prediction comes from (after the head-importance
+    analyses of Michel, Levy & Neubig 2019, "Are sixteen heads really better than one?").
+
+    Returns
+    -------
+    array of shape (n_targets, heads), float64
+    """
+    net.eval()
+    n_heads = net.layers[-1].heads
+    total = 0.0
+
+    def record(heads):
+        nonlocal total
+        total = total + heads.double().sum(0)
+        return heads
+
+    def replace(h):
+        def edit(heads):
+            heads = heads.clone()
+            heads[:, h] = mean[h]
+            return heads
+
+        return edit
+
+    with torch.no_grad():
+        for x in _batches(features, device):
+            net.route(x, edit_heads=record)
+        mean = (total / len(features)).to(net.position.dtype)
+        change = torch.zeros(net.n_targets, n_heads, dtype=torch.float64, device=mean.device)
+        for x in _batches(features, device):
+            full = net(x)
+            for h in range(n_heads):
+                change[:, h] += (net(x, edit_heads=replace(h)) - full).double().square().sum(0)
+    change = change.cpu().numpy()
+    total = change.sum(1, keepdims=True)
+    return np.where(total > 0, change / np.where(total > 0, total, 1.0), 1.0 / n_heads)
 
 
 def _ridge_readout(routed, responses, query, valid) -> tuple[np.ndarray, np.ndarray]:

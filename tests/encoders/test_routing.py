@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from brainenc.encoders import BrainModel, LinearEncoder, RoutingEncoder
+from brainenc.encoders.routing import RoutingLayer, RoutingNetwork, head_importance
 from brainenc.maps.attention import plot_attention, upsample_attention
 from brainenc.maps.kinds import attention_map
 
@@ -47,13 +48,53 @@ def test_routing_reads_the_marked_token_where_pooling_cannot(fitted):
     assert routed > 0.8
     assert routed > np.median(pooled.score(tokens[500:].mean(1), responses[500:])[:10]) + 0.3
     assert routed > np.median(flat.score(tokens[500:].reshape(200, -1), responses[500:])[:10])
-    # the signal targets look at the marked token: 4 heads averaged, over 4 times chance (1/16)
+    # the signal targets look at the marked token, over 4 times chance (1/16)
     attention = encoder.attention(tokens[500:], np.arange(10))
     assert attention.shape == (200, N_TOKENS)
     np.testing.assert_allclose(attention.sum(1), 1.0, rtol=1e-5)
     assert attention[np.arange(200), where[500:]].mean() > 0.25
     every = encoder.attention(tokens[500:502])
     assert every.shape == (2, encoder.query_.max() + 1, N_TOKENS)
+
+
+def test_routing_layer_is_multi_head_attention_written_out():
+    torch.manual_seed(0)
+    layer = RoutingLayer(16, 4)
+    reference = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+    with torch.no_grad():
+        reference.in_proj_weight.copy_(layer.in_proj.weight)
+        reference.in_proj_bias.copy_(layer.in_proj.bias)
+        reference.out_proj.weight.copy_(layer.out_proj.weight)
+        reference.out_proj.bias.copy_(layer.out_proj.bias)
+    queries, tokens = torch.randn(3, 5, 16), torch.randn(3, 9, 16)
+    heads, weights = layer.read(queries, tokens)
+    expected, expected_weights = reference(
+        layer.norm(queries), tokens, tokens, average_attn_weights=False
+    )
+    assert heads.shape == (3, 4, 5, 4) and weights.shape == (3, 4, 5, 9)
+    torch.testing.assert_close(weights, expected_weights)
+    torch.testing.assert_close(layer.out_proj(heads.transpose(1, 2).flatten(2)), expected)
+
+
+def test_attention_weights_heads_by_what_each_target_rests_on():
+    torch.manual_seed(0)
+    net = RoutingNetwork(9, 6, query_of_target=[0, 0, 1], width=8, heads=2).eval()
+    with torch.no_grad():
+        value = net.layers[0].in_proj.weight[16:]  # the value rows, heads 0 then 1
+        value[4:] = 0.0  # head 1 reads no token: its output is a constant
+        net.readout_weight.normal_()
+    tokens = torch.randn(50, 9, 6)
+    weight = head_importance(net, tokens.numpy())
+    assert weight.shape == (3, 2)
+    np.testing.assert_allclose(weight, [[1.0, 0.0]] * 3, atol=1e-6)
+    with torch.no_grad():
+        net.head_weight.copy_(torch.as_tensor(weight))
+        _, per_head = net.route(tokens)
+        np.testing.assert_allclose(net.attention(tokens, [2]), per_head[:, 0, 1], atol=1e-6)
+        np.testing.assert_allclose(net.attention(tokens)[:, 0], per_head[:, 0, 0], atol=1e-6)
+    # a target no head moves weights its heads equally
+    net.readout_weight.data[2] = 0.0
+    np.testing.assert_allclose(head_importance(net, tokens.numpy())[2], [0.5, 0.5])
 
 
 def test_brain_model_attention_maps_at_image_resolution(fitted):
