@@ -1,6 +1,6 @@
 """Attention routing against linear readouts on the world, and where the routing looks.
 
-One subject, one backbone (world-clip), two stimulus sets: single-object world images and
+One subject, one backbone (world-vit by default), two stimulus sets: single-object world images and
 composites (two or three objects at recorded positions; ``brainenc.world.stimuli``). On each,
 three encoders are fitted on the same training images:
 
@@ -98,31 +98,40 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
         under = patch_labels(boxes[rows], labels[rows], COMPOSITE_SIZE, side)
         inside = under == TOKEN_CLASSES.index(category)
         share = (attention * inside).sum(1)
-        equal = (equal_heads_attention(routing, tokens[test][rows], targets) * inside).sum(1)
+        per_head = head_maps(routing, tokens[test][rows])  # (n, heads, n_queries, n_tokens)
+        share_of_query = np.bincount(routing.query_[targets], minlength=per_head.shape[2])
+        equal = per_head.mean(1) * (share_of_query / targets.sum())[:, None]
+        equal = (equal.sum(1) * inside).sum(1)
+        main = share_of_query.argmax()  # the query serving most of the region's vertices
+        importance = routing.head_importance_[targets & (routing.query_ == main)]
+        head_share = (importance / importance.sum(1, keepdims=True)).mean(0)
+        head_in_box = (per_head[:, :, main] * inside[:, None]).sum(-1).mean(0)
         chance = (box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]) / COMPOSITE_SIZE**2
         low, high = stats.t.interval(0.95, len(share) - 1, share.mean(), stats.sem(share))
         truth = float(reliance[roi].mean())
         out[roi] = {"category": category, "n_images": len(rows), "attention_in_box":
                     float(share.mean()), "ci95": [float(low), float(high)],
                     "attention_in_box_equal_heads": float(equal.mean()),
+                    "main_query": {"share_of_vertices": float(share_of_query[main] / targets.sum()),
+                                   "head_share_of_prediction": head_share.round(3).tolist(),
+                                   "head_attention_in_box": head_in_box.round(3).tolist()},
                     "chance": float(chance.mean()), "truth_reliance": truth}  # fmt: skip
         print(
             f"{roi}: {share.mean():.2f} [{low:.2f}, {high:.2f}] of attention in the {category} "
             f"box (heads weighted equally: {equal.mean():.2f}; chance {chance.mean():.2f}, "
             f"{len(rows)} images; the true response rests "
-            f"{truth:.2f} on it)",
+            f"{truth:.2f} on it); its main query's heads carry "
+            f"{', '.join(f'{x:.2f}' for x in head_share)} of its prediction and put "
+            f"{', '.join(f'{x:.2f}' for x in head_in_box)} of their attention in the box",
             flush=True,
         )
     return out
 
 
-def equal_heads_attention(routing: RoutingEncoder, tokens, targets) -> np.ndarray:
-    """The targets' attention with every head of their queries weighted equally (n, n_tokens),
-    for comparison with :meth:`RoutingEncoder.attention` (heads weighted by importance)."""
+def head_maps(routing: RoutingEncoder, tokens) -> np.ndarray:
+    """Every head's attention, (n, heads, n_queries, n_tokens)."""
     with torch.no_grad():
-        _, weights = routing.to_module().route(torch.as_tensor(tokens))
-    share = np.bincount(routing.query_[targets], minlength=weights.shape[2]) / targets.sum()
-    return np.einsum("nqt,q->nt", weights.mean(1).numpy(), share)
+        return routing.to_module().route(torch.as_tensor(tokens))[1].numpy()
 
 
 def truth_reliance(data) -> dict[str, np.ndarray]:

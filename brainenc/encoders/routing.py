@@ -75,6 +75,10 @@ class RoutingLayer(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
         )
+        # initialised as nn.MultiheadAttention is
+        nn.init.xavier_uniform_(self.in_proj.weight)
+        nn.init.zeros_(self.in_proj.bias)
+        nn.init.zeros_(self.out_proj.bias)
 
     def read(self, queries, tokens) -> tuple[torch.Tensor, torch.Tensor]:
         """Each head's output (n, heads, n_queries, head_width) and attention weights
@@ -132,8 +136,8 @@ class RoutingNetwork(nn.Module):
         # the readout, with targets sorted by query (``order``): query q owns rows bounds[q:q+2]
         self.readout_weight = nn.Parameter(torch.zeros(len(order), width))
         self.readout_bias = nn.Parameter(torch.zeros(len(order)))
-        # how much each target's prediction rests on each head of the last layer (rows sum to 1)
-        self.register_buffer("head_weight", torch.full((len(order), heads), 1.0 / heads))
+        # how much each target's prediction rests on each head of the last layer
+        self.register_buffer("head_importance", torch.ones(len(order), heads))
 
     @property
     def n_queries(self) -> int:
@@ -178,28 +182,35 @@ class RoutingNetwork(nn.Module):
     def attention(self, tokens: torch.Tensor, targets=None) -> torch.Tensor:
         """Where targets take their information from: attention weights over tokens.
 
-        A target's map is its query's last-layer attention, each head weighted by how much the
-        target's prediction rests on that head (``head_weight``). Without ``targets``: each
-        query's map (n, n_queries, n_tokens), heads weighted by the mean weights of its targets;
-        with target indices: the mean of their maps (n, n_tokens).
+        A target's map is its query's last-layer attention, each head weighted by its share of
+        the target's ``head_importance`` (how much the target's prediction rests on it). Without
+        ``targets``: each query's map (n, n_queries, n_tokens), heads weighted by their
+        importance summed over the query's targets; with targets (indices or a boolean mask):
+        the mean of their maps (n, n_tokens).
         """
-        _, weights = self.route(tokens)
+        importance = self.head_importance
+        per_query = importance.new_zeros(self.n_queries, importance.shape[1])
         if targets is None:
-            return torch.einsum("nhqt,qh->nqt", weights, self.query_head_weight())
-        targets = torch.as_tensor(targets, device=weights.device)
-        per_query = torch.zeros(self.n_queries, weights.shape[1], dtype=weights.dtype,
-                                device=weights.device)  # fmt: skip
-        per_query.index_add_(0, self.query_of_target[targets], self.head_weight[targets])
-        return torch.einsum("nhqt,qh->nt", weights, per_query / len(targets))
+            per_query.index_add_(0, self.query_of_target, self.head_importance)
+            per_query = _shares(per_query)
+        else:
+            targets = self._target_indices(targets)
+            shares = _shares(self.head_importance[targets])
+            per_query.index_add_(0, self.query_of_target[targets], shares / len(targets))
+        _, weights = self.route(tokens)
+        pattern = "nhqt,qh->nqt" if targets is None else "nhqt,qh->nt"
+        return torch.einsum(pattern, weights, per_query.to(weights.dtype))
 
-    def query_head_weight(self) -> torch.Tensor:
-        """Each query's head weights (n_queries, heads): the mean over the targets it serves
-        (equal weights for a query that serves none)."""
-        total = torch.zeros(self.n_queries, self.head_weight.shape[1], dtype=self.head_weight.dtype,
-                            device=self.head_weight.device)  # fmt: skip
-        total.index_add_(0, self.query_of_target, self.head_weight)
-        count = torch.bincount(self.query_of_target, minlength=self.n_queries)[:, None]
-        return torch.where(count > 0, total / count.clamp_min(1), 1.0 / total.shape[1])
+    def _target_indices(self, targets) -> torch.Tensor:
+        targets = torch.as_tensor(np.asarray(targets), device=self.head_importance.device)
+        if targets.dtype == torch.bool:
+            if targets.shape != (self.n_targets,):
+                raise ValueError(f"a target mask has shape {tuple(targets.shape)}; expected "
+                                 f"({self.n_targets},)")  # fmt: skip
+            targets = targets.nonzero().flatten()
+        if targets.numel() == 0:
+            raise ValueError("targets selects no target")
+        return targets.long()
 
     def set_readout(self, weight: np.ndarray, bias: np.ndarray) -> None:
         """Set the readout from arrays in target order (weight (n_targets, width))."""
@@ -211,6 +222,12 @@ class RoutingNetwork(nn.Module):
     def routing_parameters(self) -> list[nn.Parameter]:
         """The parameters before the readout (queries, tokens, decoder), in a fixed order."""
         return [p for name, p in self.named_parameters() if not name.startswith("readout_")]
+
+
+def _shares(importance: torch.Tensor) -> torch.Tensor:
+    """Rows of head importances as shares summing to 1 (equal shares for a row of zeros)."""
+    total = importance.sum(1, keepdim=True)
+    return torch.where(total > 0, importance / total.clamp_min(1e-30), 1.0 / importance.shape[1])
 
 
 class RoutingEncoder(Encoder):
@@ -251,7 +268,7 @@ class RoutingEncoder(Encoder):
         Each target's readout of its query's routed embedding, in the responses' units.
     query_ : int array of shape (n_targets,)
         The query each target reads.
-    head_weight_ : array of shape (n_targets, heads)
+    head_importance_ : array of shape (n_targets, heads)
         How much each target's prediction rests on each head of the last layer
         (:func:`head_importance`, on up to 1,000 training images); attention maps weight the
         heads by it.
@@ -266,7 +283,7 @@ class RoutingEncoder(Encoder):
 
     name = "routing"
     feature_type = "tokens"
-    _fitted = ("network_", "coef_", "intercept_", "query_", "head_weight_", "mean_attention_",
+    _fitted = ("network_", "coef_", "intercept_", "query_", "head_importance_", "mean_attention_",
                "token_width_", "valid_targets_", "history_")  # fmt: skip
 
     def __init__(
@@ -363,15 +380,15 @@ class RoutingEncoder(Encoder):
         net = self._network(features.shape[1:], net.routing_parameters(), query, weight, bias)
         net = net.to(self.device)
         sample = rng.choice(train, min(len(train), N_IMPORTANCE_IMAGES), replace=False)
-        head_weight = head_importance(net, features[np.sort(sample)], self.device)
-        net.head_weight.copy_(torch.as_tensor(head_weight))
+        importance = head_importance(net, features[np.sort(sample)])
+        net.head_importance.copy_(torch.as_tensor(importance))
         attention = _mean_attention(net, features, self.device)
         self.network_ = nn.utils.parameters_to_vector(net.routing_parameters()).detach().cpu()
         self.network_ = self.network_.numpy().astype(np.float32)
         self.coef_ = np.where(valid[:, None], weight, 0.0).astype(np.float32)
         self.intercept_ = np.where(valid, bias, np.nan).astype(np.float32)
         self.query_ = query
-        self.head_weight_ = head_weight.astype(np.float32)
+        self.head_importance_ = importance.astype(np.float32)
         self.mean_attention_ = attention
         self.valid_targets_ = valid
         self.history_ = np.asarray(history, np.float32).reshape(-1, 2)
@@ -399,7 +416,7 @@ class RoutingEncoder(Encoder):
         routing = torch.as_tensor(np.asarray(self.network_, np.float32))
         net = self._network(self.feature_shape_, routing, self.query_, self.coef_,
                             self.intercept_)  # fmt: skip
-        net.head_weight.copy_(torch.as_tensor(np.asarray(self.head_weight_, np.float32)))
+        net.head_importance.copy_(torch.as_tensor(np.asarray(self.head_importance_, np.float32)))
         return net.eval().requires_grad_(False)
 
     def _network(self, shape, routing, query, weight, bias) -> RoutingNetwork:
@@ -426,16 +443,11 @@ class RoutingEncoder(Encoder):
         features : array of shape (n_images, n_tokens, token_width)
         targets : bool array of shape (n_targets,) or int array of target indices, optional
             Give the attention of these targets (e.g. an ROI's mask), the mean of their maps,
-            shape (n_images, n_tokens); a target's map weights its query's heads by
-            ``head_weight_``. Default: every query's map (heads weighted by the mean of its
-            targets' weights), shape (n_images, n_queries, n_tokens).
+            shape (n_images, n_tokens); a target's map weights its query's heads by their
+            shares of its ``head_importance_``. Default: every query's map (heads weighted by
+            their importance summed over its targets), shape (n_images, n_queries, n_tokens).
         """
         module, x = self.to_module(), self._check_tokens(features)
-        if targets is not None:
-            targets = np.asarray(targets)
-            targets = np.flatnonzero(targets) if targets.dtype == bool else targets
-            if targets.size == 0:
-                raise ValueError("targets selects no target")
         with torch.no_grad():
             return module.attention(torch.as_tensor(x), targets).numpy()
 
@@ -543,6 +555,9 @@ class RoutingEncoder(Encoder):
         return history
 
     def _after_load(self) -> None:
+        if hasattr(self, "query_") and not hasattr(self, "head_importance_"):
+            # an encoder saved without head importances: its heads count equally
+            self.head_importance_ = np.ones((len(self.query_), self.heads), np.float32)
         if self.is_fitted:
             self.feature_shape_ = (self.mean_attention_.shape[1], int(self.token_width_))
             self.n_targets_ = len(self.query_)
@@ -592,12 +607,14 @@ def _mean_attention(net: RoutingNetwork, features: np.ndarray, device) -> np.nda
     return total / len(features)
 
 
-def head_importance(net: RoutingNetwork, features: np.ndarray, device="cpu") -> np.ndarray:
+def head_importance(net: RoutingNetwork, features: np.ndarray) -> np.ndarray:
     """How much each target's prediction rests on each head of the last routing layer.
 
     Each head's output is replaced in turn by its mean over ``features`` (mean ablation); a
-    head's importance for a target is the mean squared change of the target's prediction,
-    normalised so that each target's importances sum to 1 (equal for a target no head moves).
+    head's importance for a target is the mean squared change of the target's prediction over
+    ``features``, in the prediction's units squared. :meth:`RoutingNetwork.attention` weights
+    a target's heads by their shares of its importance, and a query's heads by their importance
+    summed over its targets, so targets whose predictions barely move count little.
     A multi-head query's heads often divide the work, one reading the region's preferred object
     and others the context that modulates it; weighting each head's map by its importance makes
     the attention say where a target's prediction comes from (after the head-importance
@@ -607,7 +624,10 @@ def head_importance(net: RoutingNetwork, features: np.ndarray, device="cpu") -> 
     -------
     array of shape (n_targets, heads), float64
     """
+    if len(features) == 0:
+        raise ValueError("head importance needs at least one image")
     net.eval()
+    device = net.position.device
     n_heads = net.layers[-1].heads
     total = 0.0
 
@@ -628,14 +648,12 @@ def head_importance(net: RoutingNetwork, features: np.ndarray, device="cpu") -> 
         for x in _batches(features, device):
             net.route(x, edit_heads=record)
         mean = (total / len(features)).to(net.position.dtype)
-        change = torch.zeros(net.n_targets, n_heads, dtype=torch.float64, device=mean.device)
+        change = torch.zeros(net.n_targets, n_heads, dtype=torch.float64, device=device)
         for x in _batches(features, device):
             full = net(x)
             for h in range(n_heads):
                 change[:, h] += (net(x, edit_heads=replace(h)) - full).double().square().sum(0)
-    change = change.cpu().numpy()
-    total = change.sum(1, keepdims=True)
-    return np.where(total > 0, change / np.where(total > 0, total, 1.0), 1.0 / n_heads)
+    return change.cpu().numpy() / len(features)
 
 
 def _ridge_readout(routed, responses, query, valid) -> tuple[np.ndarray, np.ndarray]:

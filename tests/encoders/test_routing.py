@@ -84,17 +84,24 @@ def test_attention_weights_heads_by_what_each_target_rests_on():
         value[4:] = 0.0  # head 1 reads no token: its output is a constant
         net.readout_weight.normal_()
     tokens = torch.randn(50, 9, 6)
-    weight = head_importance(net, tokens.numpy())
-    assert weight.shape == (3, 2)
-    np.testing.assert_allclose(weight, [[1.0, 0.0]] * 3, atol=1e-6)
+    importance = head_importance(net, tokens.numpy())
+    assert importance.shape == (3, 2) and (importance[:, 0] > 0).all()
+    np.testing.assert_allclose(importance[:, 1], 0.0, atol=1e-12)
     with torch.no_grad():
-        net.head_weight.copy_(torch.as_tensor(weight))
+        net.head_importance.copy_(torch.as_tensor(importance))
         _, per_head = net.route(tokens)
         np.testing.assert_allclose(net.attention(tokens, [2]), per_head[:, 0, 1], atol=1e-6)
+        mask = np.array([False, False, True])
+        np.testing.assert_allclose(net.attention(tokens, mask), per_head[:, 0, 1], atol=1e-6)
         np.testing.assert_allclose(net.attention(tokens)[:, 0], per_head[:, 0, 0], atol=1e-6)
-    # a target no head moves weights its heads equally
-    net.readout_weight.data[2] = 0.0
-    np.testing.assert_allclose(head_importance(net, tokens.numpy())[2], [0.5, 0.5])
+        # a target no head moves weights its heads equally
+        net.head_importance[2] = 0.0
+        equal = per_head[:, :, 1].mean(1)
+        np.testing.assert_allclose(net.attention(tokens, [2]), equal, atol=1e-6)
+        with pytest.raises(ValueError, match=r"target mask has shape \(2,\); expected \(3,\)"):
+            net.attention(tokens, mask[:2])
+        with pytest.raises(ValueError, match="selects no target"):
+            net.attention(tokens, [])
 
 
 def test_brain_model_attention_maps_at_image_resolution(fitted):
