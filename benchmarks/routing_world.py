@@ -98,10 +98,9 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
         under = patch_labels(boxes[rows], labels[rows], COMPOSITE_SIZE, side)
         inside = under == TOKEN_CLASSES.index(category)
         share = (attention * inside).sum(1)
-        per_head = head_maps(routing, tokens[test][rows])  # (n, heads, n_queries, n_tokens)
+        per_head, equal = head_maps(routing, tokens[test][rows], targets)
+        equal = (equal * inside).sum(1)
         share_of_query = np.bincount(routing.query_[targets], minlength=per_head.shape[2])
-        equal = per_head.mean(1) * (share_of_query / targets.sum())[:, None]
-        equal = (equal.sum(1) * inside).sum(1)
         main = share_of_query.argmax()  # the query serving most of the region's vertices
         importance = routing.head_importance_[targets & (routing.query_ == main)]
         head_share = (importance / importance.sum(1, keepdims=True)).mean(0)
@@ -128,10 +127,15 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
     return out
 
 
-def head_maps(routing: RoutingEncoder, tokens) -> np.ndarray:
-    """Every head's attention, (n, heads, n_queries, n_tokens)."""
+def head_maps(routing: RoutingEncoder, tokens, targets) -> tuple[np.ndarray, np.ndarray]:
+    """Every head's attention (n, heads, n_queries, n_tokens), and the targets' attention with
+    every head weighted equally (n, n_tokens), for comparison with the importance-weighted
+    :meth:`RoutingEncoder.attention`."""
+    net, x = routing.to_module(), torch.as_tensor(tokens)
     with torch.no_grad():
-        return routing.to_module().route(torch.as_tensor(tokens))[1].numpy()
+        _, per_head = net.route(x)
+        net.head_importance.fill_(1.0)
+        return per_head.numpy(), net.attention(x, targets).numpy()
 
 
 def truth_reliance(data) -> dict[str, np.ndarray]:

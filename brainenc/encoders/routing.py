@@ -188,18 +188,25 @@ class RoutingNetwork(nn.Module):
         importance summed over the query's targets; with targets (indices or a boolean mask):
         the mean of their maps (n, n_tokens).
         """
-        importance = self.head_importance
-        per_query = importance.new_zeros(self.n_queries, importance.shape[1])
         if targets is None:
-            per_query.index_add_(0, self.query_of_target, self.head_importance)
-            per_query = _shares(per_query)
+            per_query = self.query_head_shares()
         else:
             targets = self._target_indices(targets)
-            shares = _shares(self.head_importance[targets])
-            per_query.index_add_(0, self.query_of_target[targets], shares / len(targets))
+            shares = _shares(self.head_importance[targets]) / len(targets)
+            per_query = self._sum_per_query(shares, targets)
         _, weights = self.route(tokens)
         pattern = "nhqt,qh->nqt" if targets is None else "nhqt,qh->nt"
         return torch.einsum(pattern, weights, per_query.to(weights.dtype))
+
+    def query_head_shares(self) -> torch.Tensor:
+        """Each query's head weights (n_queries, heads): shares of the head importance summed
+        over the query's targets."""
+        return _shares(self._sum_per_query(self.head_importance, slice(None)))
+
+    def _sum_per_query(self, rows: torch.Tensor, targets) -> torch.Tensor:
+        """``rows`` (one per target of ``targets``) summed over the targets of each query."""
+        total = rows.new_zeros(self.n_queries, rows.shape[1])
+        return total.index_add_(0, self.query_of_target[targets], rows)
 
     def _target_indices(self, targets) -> torch.Tensor:
         targets = torch.as_tensor(np.asarray(targets), device=self.head_importance.device)
@@ -376,13 +383,15 @@ class RoutingEncoder(Encoder):
         standard = ((features - token_mean) / token_sd).astype(np.float32)
         history = self._train(net, standard, z[:, counted], weights[counted], train, val, progress)
         _fold_standardisation(net.token_proj, token_mean, token_sd)
-        weight, bias = _ridge_readout(_routed(net, features, self.device), y, query, valid)
+        routed, head_attention = _routed(net, features, self.device)
+        weight, bias = _ridge_readout(routed, y, query, valid)
         net = self._network(features.shape[1:], net.routing_parameters(), query, weight, bias)
         net = net.to(self.device)
         sample = rng.choice(train, min(len(train), N_IMPORTANCE_IMAGES), replace=False)
         importance = head_importance(net, features[np.sort(sample)])
         net.head_importance.copy_(torch.as_tensor(importance))
-        attention = _mean_attention(net, features, self.device)
+        shares = net.query_head_shares().cpu().double().numpy()
+        attention = np.einsum("hqt,qh->qt", head_attention, shares).astype(np.float32)
         self.network_ = nn.utils.parameters_to_vector(net.routing_parameters()).detach().cpu()
         self.network_ = self.network_.numpy().astype(np.float32)
         self.coef_ = np.where(valid[:, None], weight, 0.0).astype(np.float32)
@@ -588,23 +597,17 @@ def _batches(features: np.ndarray, device, size: int = 256):
         yield torch.as_tensor(features[start : start + size], device=device)
 
 
-def _routed(net: RoutingNetwork, features: np.ndarray, device) -> np.ndarray:
-    """Routed embeddings (n, n_queries, width) of every image."""
+def _routed(net: RoutingNetwork, features: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
+    """Routed embeddings (n, n_queries, width) of every image, and the last layer's attention
+    per head averaged over the images (heads, n_queries, n_tokens)."""
+    routed, attention = [], 0.0
     net.eval()
     with torch.no_grad():
-        return np.concatenate([net.route(x)[0].float().cpu().numpy()
-                               for x in _batches(features, device)])  # fmt: skip
-
-
-def _mean_attention(net: RoutingNetwork, features: np.ndarray, device) -> np.ndarray:
-    """Each query's attention (heads weighted as in :meth:`RoutingNetwork.attention`) averaged
-    over the images, (n_queries, n_tokens)."""
-    net.eval()
-    with torch.no_grad():
-        total = sum(
-            net.attention(x).sum(0).float().cpu().numpy() for x in _batches(features, device)
-        )
-    return total / len(features)
+        for x in _batches(features, device):
+            out, weights = net.route(x)
+            routed.append(out.float().cpu().numpy())
+            attention = attention + weights.double().sum(0).cpu().numpy()
+    return np.concatenate(routed), attention / len(features)
 
 
 def head_importance(net: RoutingNetwork, features: np.ndarray) -> np.ndarray:
