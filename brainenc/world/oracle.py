@@ -19,8 +19,8 @@ from ._checkpoints import WEIGHTS_DIR, load_frozen
 from .stimuli import CATEGORIES, IMAGE_SIZE
 
 ORACLE_FILE = WEIGHTS_DIR / "oracle.safetensors"
-WINDOW_STRIDE = IMAGE_SIZE // 2
-"""Stride of the oracle's 64-pixel windows over an image larger than a world image."""
+WINDOW_STRIDE = IMAGE_SIZE
+"""Stride of the oracle's 64-pixel windows over an image larger than a world image (tiles)."""
 
 
 class CategoryOracle(nn.Module):
@@ -52,11 +52,13 @@ class CategoryOracle(nn.Module):
         """Per-category evidence in [0, 1], (n, 5): near 1 when the image holds the category.
 
         An image of at most 64 pixels a side is resized to 64 × 64 and seen whole. A larger one
-        (a composite scene) is seen at its own resolution: resized to a multiple of 32 pixels,
-        its evidence for each category is the largest over its 64 × 64 windows at a stride of
-        32, so an object the size of a world image counts wherever it lies, as it does in the
-        category regions' large receptive fields. World images (64 × 64) get exactly the
-        evidence of the whole image.
+        (a composite scene) is seen at its own resolution: resized to a multiple of 64 pixels
+        and cut into 64 × 64 tiles, its evidence for each category is the largest over the
+        tiles, so an object in any tile counts, as it does in the category regions' large
+        receptive fields. Tiles match the slots of the world's composites: windows straddling
+        two slots would show half-objects, which the oracle never learnt and which would give
+        spurious word and body evidence. World images (64 × 64) get exactly the evidence of the
+        whole image.
         """
         side = max(images.shape[-2:])
         if side <= IMAGE_SIZE:

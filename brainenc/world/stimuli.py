@@ -100,7 +100,8 @@ COMPOSITE_SIZE = 2 * IMAGE_SIZE
 """Side of a composite image: a 2 × 2 field of world images."""
 MAX_OBJECTS = 3
 """Most objects in a composite (the fewest is two)."""
-_COMPOSITE_STEP = IMAGE_SIZE // 2  # objects sit on a grid of half an object
+COMPOSITE_BACKGROUND = "gray"
+"""The field the objects of a composite lie on: the one background no word is drawn on."""
 
 
 def generate_composites(n: int, seed: int = 0, *, start: int = 0,
@@ -108,12 +109,14 @@ def generate_composites(n: int, seed: int = 0, *, start: int = 0,
     """Draw composites ``start .. start + n - 1`` of stream ``seed``: scenes where position
     matters.
 
-    A composite is a 128 × 128 image holding two or three world images (objects) of different
-    categories at random non-overlapping positions on a grid of 32 pixels, on a plain
-    background (a palette colour with pixel noise). Each object is a whole world image, drawn
-    as :func:`generate_stimuli` draws one. Shown at the world's display size, every object spans
-    half the field: it is smaller, and somewhere (never in the centre, which would leave no room
-    for a second object).
+    A composite is a 128 × 128 image: a 2 × 2 grid of slots, two or three of which hold a world
+    image (an object) each, of different categories, in random slots; the rest is a plain
+    :data:`COMPOSITE_BACKGROUND` field with pixel noise. Each object is a whole world image,
+    drawn as :func:`generate_stimuli` draws one. Shown at the world's display size, every object
+    spans half the field: it is smaller, and off centre. The field is gray because it is the
+    one background no world word is drawn on: the truth's word evidence for a plain field of
+    any other background colour is 0.2–0.4, for gray 0.03, so empty slots of another colour
+    would drive VWFA as a faint word does.
 
     ``attributes[i]["objects"]`` lists the objects: ``category``, ``box`` (``[x0, y0, x1, y1]``
     in pixels of the composite, ``x1``/``y1`` exclusive) and ``caption``. ``labels`` holds the
@@ -121,34 +124,23 @@ def generate_composites(n: int, seed: int = 0, *, start: int = 0,
     """
     if n < 0 or start < 0:
         raise ValueError(f"n and start must be non-negative; got n={n}, start={start}")
-    size, step = COMPOSITE_SIZE, _COMPOSITE_STEP
-    corners = [
-        (x, y)
-        for y in range(0, size - IMAGE_SIZE + 1, step)
-        for x in range(0, size - IMAGE_SIZE + 1, step)
-        if (x, y) != (step, step)
-    ]  # fmt: skip (the centre would leave no room)
+    size = COMPOSITE_SIZE
+    slots = [(x, y) for y in range(0, size, IMAGE_SIZE) for x in range(0, size, IMAGE_SIZE)]
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     labels = np.empty(n, dtype=np.int64)
     captions, attributes = [], []
     for i in tqdm(range(n), desc="world composites", unit="img", disable=not progress):
         index = start + i
         rng = np.random.default_rng([seed, index, 1])
-        background = _pick(rng, BACKGROUNDS)
         canvas = np.empty((size, size, 3), np.float32)
-        canvas[:] = _jitter(COLOURS[background], rng, 15)
+        canvas[:] = _jitter(COLOURS[COMPOSITE_BACKGROUND], rng, 15)
         canvas += rng.normal(0.0, 4.0, size=canvas.shape)
         canvas = np.clip(canvas, 0, 255).astype(np.uint8)
         categories = rng.permutation(len(CATEGORIES))[: rng.integers(2, MAX_OBJECTS + 1)]
-        objects, taken = [], []
+        objects = []
+        places = rng.permutation(len(slots))
         for k, label in enumerate(categories):
-            free = [c for c in corners
-                    if all(abs(c[0] - t[0]) >= IMAGE_SIZE or abs(c[1] - t[1]) >= IMAGE_SIZE
-                           for t in taken)]  # fmt: skip
-            if not free:
-                break
-            x, y = free[rng.integers(len(free))]
-            taken.append((x, y))
+            x, y = slots[places[k]]
             image, attrs = _DRAW[CATEGORIES[label]](np.random.default_rng([seed, index, 2, k]))
             canvas[y : y + IMAGE_SIZE, x : x + IMAGE_SIZE] = image
             name = CATEGORIES[label]
@@ -156,7 +148,7 @@ def generate_composites(n: int, seed: int = 0, *, start: int = 0,
             objects.append({"category": name, "caption": caption(name, attrs), "box": box})
         images[i] = canvas
         labels[i] = CATEGORIES.index(objects[0]["category"])
-        attributes.append({"background": background, "objects": objects})
+        attributes.append({"background": COMPOSITE_BACKGROUND, "objects": objects})
         captions.append(" and ".join(o["caption"] for o in objects))
     return Stimuli(ArrayImages(images), labels, captions, attributes)
 

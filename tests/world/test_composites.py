@@ -8,7 +8,13 @@ import torch
 
 from brainenc.data.images import to_tensor
 from brainenc.world import CATEGORIES, generate_stimuli, load_oracle, load_world
-from brainenc.world.stimuli import COMPOSITE_SIZE, IMAGE_SIZE, generate_composites
+from brainenc.world.stimuli import (
+    COLOURS,
+    COMPOSITE_BACKGROUND,
+    COMPOSITE_SIZE,
+    IMAGE_SIZE,
+    generate_composites,
+)
 
 
 def test_composites_hold_two_or_three_objects_in_their_boxes():
@@ -16,7 +22,7 @@ def test_composites_hold_two_or_three_objects_in_their_boxes():
     again = generate_composites(10, seed=5, start=30)
     np.testing.assert_array_equal(scenes.images[30:40], again.images[:])
     assert scenes.images[:].shape == (40, COMPOSITE_SIZE, COMPOSITE_SIZE, 3)
-    counts = set()
+    counts, slots = set(), set()
     for image, attrs, label in zip(scenes.images[:], scenes.attributes, scenes.labels,
                                    strict=True):  # fmt: skip
         objects = attrs["objects"]
@@ -26,6 +32,8 @@ def test_composites_hold_two_or_three_objects_in_their_boxes():
         boxes = np.array([o["box"] for o in objects])
         assert (boxes[:, 2:] - boxes[:, :2] == IMAGE_SIZE).all()
         assert boxes.min() >= 0 and boxes.max() <= COMPOSITE_SIZE
+        assert not (boxes % IMAGE_SIZE).any()  # objects fill slots of the 2 x 2 grid
+        slots.update(map(tuple, boxes[:, :2]))
         for a in range(len(boxes)):  # no two boxes overlap
             for b in range(a + 1, len(boxes)):
                 overlap = np.minimum(boxes[a, 2:], boxes[b, 2:]) - np.maximum(
@@ -34,7 +42,7 @@ def test_composites_hold_two_or_three_objects_in_their_boxes():
                 assert (overlap <= 0).any()
         x0, y0, x1, y1 = objects[0]["box"]
         assert image[y0:y1, x0:x1].std() > 10  # an object, not the plain background
-    assert counts == {2, 3}
+    assert counts == {2, 3} and len(slots) == 4  # every slot is used
 
 
 def test_oracle_sees_objects_anywhere_in_a_composite_and_world_images_whole():
@@ -48,9 +56,23 @@ def test_oracle_sees_objects_anywhere_in_a_composite_and_world_images_whole():
     for i, attrs in enumerate(scenes.attributes):
         for obj in attrs["objects"]:
             present[i, CATEGORIES.index(obj["category"])] = True
-    for k in (0, 2, 4):  # face, place, food: strong evidence where present, little where not
-        assert np.median(evidence[present[:, k], k]) > 0.7
+    for k in range(len(CATEGORIES)):  # every category: evidence where present, little where not
+        assert np.median(evidence[present[:, k], k]) > 0.35
         assert np.median(evidence[~present[:, k], k]) < 0.1
+    for k in (0, 2, 4):  # face, place, food: strong evidence
+        assert np.median(evidence[present[:, k], k]) > 0.7
+
+
+def test_the_composite_field_carries_no_category_evidence():
+    """Empty slots must not drive a region: a plain field of the composites' background gives
+    every category little evidence (a field of any other background colour looks like a word
+    image without its word)."""
+    rng = np.random.default_rng(0)
+    field = np.asarray(COLOURS[COMPOSITE_BACKGROUND], np.float32)
+    images = np.clip(field + rng.normal(0, 4, (8, COMPOSITE_SIZE, COMPOSITE_SIZE, 3)), 0, 255)
+    with torch.no_grad():
+        evidence = load_oracle().evidence(to_tensor(images.astype(np.uint8)))
+    assert float(evidence.max()) < 0.1
 
 
 def test_load_world_composites_record_boxes():
