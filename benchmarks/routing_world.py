@@ -21,11 +21,14 @@ Where the routing looks:
   response rests on that object: occluding each object in turn (its box painted in the
   background colour), the share of the summed absolute change of the region's noiseless
   response that its category's object causes;
+- with ``--seeds``, the same for routing encoders refitted on the composites with further
+  seeds, and each region's share over all seeds (its spread from the seed alone);
 - on single images: the correlation, over reliable early-area vertices (V1-hV4), between the
   centre of each vertex's mean attention and its true pRF centre.
 
     python benchmarks/routing_world.py [--backbone world-vit] [--routing routing]
                                        [--subject 1] [--n-train 2000] [--n-test 300]
+                                       [--seeds 1 2]  # routing refitted on composites
                                        [--out benchmarks/results/routing_world_<backbone>.json]
 """
 
@@ -39,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import stats
+from sklearn.base import clone
 
 from brainenc.encoders import Encoder, LinearEncoder, RoutingEncoder
 from brainenc.features import Backbone, extract_features
@@ -127,6 +131,28 @@ def attention_in_boxes(data, tokens, routing: RoutingEncoder) -> dict:
     return out
 
 
+def attention_over_seeds(data, tokens, routing: RoutingEncoder, first: dict, seeds,
+                         progress: bool) -> dict:  # fmt: skip
+    """The in-box shares of ``routing`` (``first``: its :func:`attention_in_boxes`) and of
+    routing encoders that differ from it only in their seed (initialisation, clustering,
+    validation split and batch order): per ROI, each seed's share and their mean."""
+    seeds = [routing.seed, *seeds]
+    shares = {roi: [result["attention_in_box"]] for roi, result in first.items()}
+    for seed in seeds[1:]:
+        encoder = clone(routing).set_params(seed=seed)
+        encoder.fit(tokens[data.train], data.rows(data.train),
+                    **encoder.fit_options(rois=data.rois, progress=progress))  # fmt: skip
+        print(f"-- routing seed {seed}", flush=True)
+        for roi, result in attention_in_boxes(data, tokens, encoder).items():
+            shares[roi].append(result["attention_in_box"])
+    out = {roi: {"seeds": seeds, "attention_in_box": values, "mean": float(np.mean(values))}
+           for roi, values in shares.items()}  # fmt: skip
+    print("over seeds " + ", ".join(map(str, seeds)) + ": " + "  ".join(
+        f"{roi} {v['mean']:.2f} ({min(v['attention_in_box']):.2f}-{max(v['attention_in_box']):.2f})"
+        for roi, v in out.items()), flush=True)  # fmt: skip
+    return out
+
+
 def head_maps(routing: RoutingEncoder, tokens, targets) -> tuple[np.ndarray, np.ndarray]:
     """Every head's attention (n, heads, n_queries, n_tokens), and the targets' attention with
     every head weighted equally (n, n_tokens), for comparison with the importance-weighted
@@ -198,8 +224,13 @@ def main(argv=None) -> None:
     parser.add_argument("--routing", default="routing", help="routing encoder spec")
     parser.add_argument("--stimuli", nargs="+", default=["single", "composite"],
                         choices=["single", "composite"])  # fmt: skip
+    parser.add_argument("--seeds", type=int, nargs="+", default=[], metavar="SEED",
+                        help="also refit routing on composites with these further seeds and "
+                        "report the in-box shares over all seeds")  # fmt: skip
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.seeds and "composite" not in args.stimuli:
+        parser.error("--seeds refits routing on composites: add composite to --stimuli")
     if args.out is None:
         name = args.backbone.replace(":", "_").replace("=", "-").replace("/", "-")
         args.out = Path(f"benchmarks/results/routing_world_{name}.json")
@@ -219,6 +250,15 @@ def main(argv=None) -> None:
         entry, routing = fit_and_score(data, tokens, pooled, args.routing, progress=not args.quiet)
         if stimuli == "composite":
             entry["attention_in_box"] = attention_in_boxes(data, tokens, routing)
+            if args.seeds:
+                entry["attention_in_box_seeds"] = attention_over_seeds(
+                    data,
+                    tokens,
+                    routing,
+                    entry["attention_in_box"],
+                    args.seeds,
+                    progress=not args.quiet,
+                )
         else:
             entry["early_retinotopy"] = early_retinotopy(data, routing)
         result[stimuli] = entry

@@ -57,8 +57,9 @@ class CategoryOracle(nn.Module):
         tiles, so an object in any tile counts, as it does in the category regions' large
         receptive fields. Tiles match the slots of the world's composites: windows straddling
         two slots would show half-objects, which the oracle never learnt and which would give
-        spurious word and body evidence. World images (64 × 64) get exactly the evidence of the
-        whole image.
+        spurious word and body evidence. An object that straddles tiles is seen in halves and
+        gets little evidence: larger images are read as grids of world images. World images
+        (64 × 64) get exactly the evidence of the whole image.
         """
         side = max(images.shape[-2:])
         if side <= IMAGE_SIZE:

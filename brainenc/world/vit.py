@@ -1,12 +1,12 @@
 """world-vit: the world's second vision transformer, whose patch tokens say what lies under them.
 
-world-clip is trained only through its pooled embedding, so its 4 × 4 patch tokens mix the
-whole image: a linear probe names the category under a token for 30% of face tokens and 15% of
-body tokens of composites. Attention routing needs tokens that keep what is where, as the
-self-supervised ViTs it is run on with real data do (DINOv2 in Adeli et al.). world-vit is a
+world-clip is trained only through its pooled embedding, so its 4 × 4 patch tokens mix the whole
+image: a linear probe names the category under a token for about a third of face tokens and a
+sixth of body tokens of composites. Attention routing needs tokens that keep what is where, as
+the self-supervised ViTs it is run on with real data do (DINOv2 in Adeli et al.). world-vit is a
 plain pre-norm ViT on 128-pixel images (8 × 8 patches of 16 pixels) trained to name, at every
-patch, the category of the object under it, or background, on composites and single world
-images (:mod:`brainenc.world.training.vit`). It never sees a brain response.
+patch, the category of the object under it, or background, on composites and single world images
+(:mod:`brainenc.world.training.vit`). It never sees a brain response.
 
 ``Backbone.from_spec("world-vit")`` gives its last-layer patch tokens (``tokens``, 64 × 128) and
 their mean (``embed``). The checkpoint ships with the package; ``brainenc world build --only
