@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from brainenc.encoders import InContextEncoder, LinearEncoder
-from brainenc.metrics import noise_normalized_r2, pearson_r, r2_score
+from brainenc.metrics import r2_score
 from brainenc.run import BENCHMARKS
-from brainenc.study import MIN_CEILING
+from brainenc.study import MIN_CEILING, evaluate
 from brainenc.world import load_world
 from brainenc.world.clip import world_embeddings
 from brainenc.world.training.in_context import TEST_SUBJECTS
@@ -51,17 +51,13 @@ SCORES = ("nnr2", "true_r2", "explained_variance")
 
 
 def scores(data, columns, predicted) -> dict[str, np.ndarray]:
-    """Per-vertex test scores of predictions of ``data``'s test responses at ``columns``."""
-    test = data.rows(data.test)[:, columns]
-    nc = data.noise_ceiling[columns]
-    r = pearson_r(test, predicted)
-    true_r = pearson_r(data.truth["test_signal"][:, columns], predicted)
-    reliable = nc > MIN_CEILING
-    return {
-        "nnr2": noise_normalized_r2(r, nc, min_ceiling=MIN_CEILING),
-        "true_r2": np.where(reliable, np.clip(true_r, 0, None) ** 2, np.nan),
-        "explained_variance": np.where(reliable, r2_score(test, predicted), np.nan),
-    }
+    """Per-vertex test scores of predictions of ``data``'s test responses at ``columns``:
+    :func:`~brainenc.study.evaluate`'s, and the explained variance."""
+    out = evaluate(data, predicted, columns=columns)
+    reliable = data.noise_ceiling[columns] > MIN_CEILING
+    explained = r2_score(data.rows(data.test)[:, columns], predicted)
+    return {"nnr2": out["nnr2"], "true_r2": out["true_r2"],
+            "explained_variance": np.where(reliable, explained, np.nan)}  # fmt: skip
 
 
 def median_difference_interval(a, b, rng, n_boot: int = 2000) -> list[float]:

@@ -26,21 +26,27 @@ ATTENTION_IMAGES = 4
 """Test images whose attention maps the run draws for encoders that route attention."""
 
 
-def evaluate(data: BrainData, predictions: np.ndarray, min_ceiling: float = MIN_CEILING) -> dict:
+def evaluate(data: BrainData, predictions: np.ndarray, min_ceiling: float = MIN_CEILING, *,
+             columns=None) -> dict:  # fmt: skip
     """Per-target test scores of predictions of ``data``'s test responses.
 
     Returns ``r`` (Pearson), ``nnr2`` (noise-normalised r², NaN where the estimated noise ceiling
     is ≤ ``min_ceiling``; only when the data have a noise ceiling) and, when the data are
     simulated, ``true_r2``: the squared correlation of the predictions with the noiseless
     responses (the fraction of explainable variance the model truly explains).
+
+    ``columns`` (indices or a boolean mask of ``data``'s targets) says which targets the
+    predictions' columns are, when they are not all of them.
     """
-    r = pearson_r(data.rows(data.test), predictions)
+    columns = slice(None) if columns is None else np.asarray(columns)
+    r = pearson_r(data.rows(data.test)[:, columns], predictions)
     out = {"r": r}
     if data.noise_ceiling is not None:
-        out["nnr2"] = noise_normalized_r2(r, data.noise_ceiling, min_ceiling=min_ceiling)
+        ceiling = data.noise_ceiling[columns]
+        out["nnr2"] = noise_normalized_r2(r, ceiling, min_ceiling=min_ceiling)
     if "test_signal" in data.truth:
-        true_r = pearson_r(data.truth["test_signal"], predictions)
-        reliable = data.noise_ceiling > min_ceiling
+        true_r = pearson_r(data.truth["test_signal"][:, columns], predictions)
+        reliable = data.noise_ceiling[columns] > min_ceiling
         out["true_r2"] = np.where(reliable, np.clip(true_r, 0, None) ** 2, np.nan)
     return out
 

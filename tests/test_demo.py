@@ -80,6 +80,14 @@ def test_evaluate_scores_against_truth(world_data):
     assert np.isfinite(true_r2).mean() > 0.9  # NaN only where the estimated ceiling is tiny
     np.testing.assert_allclose(true_r2[np.isfinite(true_r2)], 1.0, atol=1e-5)
     assert 0.8 < np.nanmedian(scores["nnr2"][v1]) < 1.2
+    noisy = d.truth["test_signal"] + np.random.default_rng(0).normal(
+        size=d.truth["test_signal"].shape
+    )
+    full = evaluate(d, noisy)
+    for columns in (v1, np.flatnonzero(v1)):  # a subset of the targets: a mask or indices
+        subset = evaluate(d, noisy[:, v1], columns=columns)
+        for name, values in full.items():
+            np.testing.assert_allclose(subset[name], values[v1], equal_nan=True)
     run = Run(
         "x", rois={"V1": 3}, models=[ModelResult("gabor", "linear", scores={"nnr2": {"V1": 0.5}})]
     )
