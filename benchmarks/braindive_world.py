@@ -13,7 +13,8 @@ judged-preferred fraction over the category ROIs (ties: higher mean true activat
 on the test seeds (default 0–63), which nothing was tuned on. Every fraction and mean comes with
 its 95% interval. Writes the images, grids and JSON scores to --out.
 
-    python benchmarks/braindive_world.py --select 0.5 1 2 --n 64
+    python benchmarks/braindive_world.py --select 0.5 1 2 --n 64 [--device cuda]
+                                         [--prior PRIOR_FOLDER]
     python benchmarks/braindive_world.py --guidance paper --scale 30 --n 16
     python benchmarks/braindive_world.py --encoder routing --n 16 --seed 100 --steps 25 --rois-only
     python benchmarks/braindive_world.py --encoder routing --backbone world-vit --n 16 --seed 100 \
@@ -30,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from brainenc.synthesis import ROI, Contrast
+from brainenc.validation import check_cuda
+from brainenc.world.prior import PRIOR_DIR
 from brainenc.world.synthesis import (
     synthesize_world,
     world_brain_model,
@@ -50,7 +53,7 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, out=None) -
         summary = synthesize_world(
             objective, subject=args.subject, n_images=n, seed=seed, guidance=guidance,
             num_inference_steps=args.steps, pipeline=pipeline, unguided=unguided, out=out,
-            progress=False,
+            device=args.device, progress=False,
         )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 1)
         rows[objective.name] = summary
@@ -117,8 +120,16 @@ def main() -> None:
                         help="the encoder's backbone (default: world-clip)")  # fmt: skip
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
+    parser.add_argument("--prior", default=str(PRIOR_DIR),
+                        help="the diffusion prior's folder (default: the shipped one)")  # fmt: skip
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where sampler, guide, truth and judges run")  # fmt: skip
     parser.add_argument("--out", default="brainenc_results/braindive_world")
     args = parser.parse_args()
+    try:
+        check_cuda(args.device)
+    except RuntimeError as error:
+        parser.error(str(error))
     if args.select and args.scale is not None:
         parser.error("--scale and --select exclude each other")
     if (
@@ -131,7 +142,7 @@ def main() -> None:
     brain_model = world_brain_model(
         args.subject, backbone=args.backbone, encoder=args.encoder, progress=False
     )
-    pipeline = world_pipeline(brain_model)
+    pipeline = world_pipeline(brain_model, args.prior, device=args.device)
     record = {"args": vars(args)}
     scale = args.scale
     if args.select:
