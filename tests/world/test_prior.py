@@ -36,14 +36,18 @@ def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_pa
     assert vae.config.scaling_factor != pytest.approx(0.18215)  # set from the latents' spread
     assert np.isfinite(vae_record["heldout_mse"]) and vae_record["steps"] == 6
     checkpoints = []
+    wider = {"block_out_channels": (32, 64, 96)}  # a denoiser of another size than the shipped
     unet, unet_record = train_unet(
         vae, lambda texts: clip.embed_text(list(texts)), steps=6, batch_size=4, n_images=16,
-        progress=False, callback=lambda step, net: checkpoints.append((step, net.training)),
-        callback_every=3,
+        config=wider, progress=False,
+        callback=lambda step, net: checkpoints.append((step, net.training)), callback_every=3,
     )  # fmt: skip
     assert checkpoints == [(3, False)] and not unet.training
+    assert tuple(unet.config.block_out_channels) == (32, 64, 96)
     folder = save_prior(vae, unet, {"vae": vae_record, "unet": unet_record}, tmp_path / "prior")
-    assert json.loads((folder / "record.json").read_text())["unet"]["steps"] == 6
+    record = json.loads((folder / "record.json").read_text())["unet"]
+    assert record["steps"] == 6 and record["device"] == "cpu"
+    assert record["config"] == {"block_out_channels": [32, 64, 96]}
     index = json.loads((folder / "model_index.json").read_text())
     assert index["_class_name"] == "StableDiffusionPipeline" and index["text_encoder"] == [None] * 2
     scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
@@ -51,6 +55,12 @@ def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_pa
     pipe = world_pipeline(truth, folder)
     out = pipe("FFA", n_images=1, num_inference_steps=2, guidance=None, progress=False)
     assert out.images.shape == (1, 3, 64, 64) and np.isfinite(out.scores).all()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where there is no GPU")
+def test_training_on_a_missing_gpu_says_so_before_any_work(clip):
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        train_unet(None, clip.embed_text, device="cuda")
 
 
 @shipped

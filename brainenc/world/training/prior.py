@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ...data.images import to_tensor
+from ...validation import check_cuda
 from ..prior import PRIOR_DIR, SCHEDULER_CONFIG, UNET_CONFIG, VAE_CONFIG, prior_pipeline
 from ..stimuli import generate_stimuli
 
@@ -68,28 +69,34 @@ def train_vae(
 
 def train_unet(
     vae: AutoencoderKL, embed_text, *, steps: int = 10_000, batch_size: int = 32,
-    n_images: int = 20_000, lr: float = 5e-4, seed: int = 0, progress: bool = True,
-    callback=None, callback_every: int = 250,
+    n_images: int = 20_000, lr: float = 5e-4, seed: int = 0, config: dict | None = None,
+    device: str = "cpu", progress: bool = True, callback=None, callback_every: int = 250,
 ) -> tuple[UNet2DConditionModel, dict]:  # fmt: skip
     """Train the latent denoiser on world images conditioned on their caption embeddings.
 
     ``embed_text(list[str]) -> (n, 128)`` is world-clip's text tower; a caption is replaced by
     the empty one with probability :data:`CONDITION_DROPOUT`. The noise-prediction loss is
-    Min-SNR weighted (:data:`MIN_SNR_GAMMA`) and the returned denoiser holds the exponential
-    moving average of the weights (:data:`EMA_DECAY`). ``callback(step, unet)`` runs every
-    ``callback_every`` steps with the averaged weights (e.g. to save a checkpoint).
+    Min-SNR weighted (:data:`MIN_SNR_GAMMA`) and the returned denoiser (on the CPU) holds the
+    exponential moving average of the weights (:data:`EMA_DECAY`). ``config`` overrides keys
+    of :data:`~brainenc.world.prior.UNET_CONFIG` (e.g. a wider ``block_out_channels``);
+    training runs on ``device``. ``callback(step, unet)`` runs every ``callback_every`` steps
+    with the averaged weights (e.g. to save a checkpoint).
     """
+    check_cuda(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     stim = generate_stimuli(n_images, TRAIN_SEED + 2_000 + seed)
+    vae = vae.to(device)
     with torch.no_grad():
         latents = torch.cat([
-            vae.encode(_pixels(stim.images[i : i + 256])).latent_dist.mode()
+            vae.encode(_pixels(stim.images[i : i + 256]).to(device)).latent_dist.mode()
             for i in range(0, n_images, 256)
         ]) * vae.config.scaling_factor  # fmt: skip
         conds = torch.cat([embed_text(stim.captions[i : i + 512]) for i in range(0, n_images, 512)])
-        empty = embed_text([""])
-    unet = UNet2DConditionModel(**UNET_CONFIG)
+        conds, empty = conds.to(device), embed_text([""]).to(device)
+    vae.cpu()
+    config = {**UNET_CONFIG, **(config or {})}
+    unet = UNet2DConditionModel(**config).to(device)
     ema = EMAModel(unet.parameters(), decay=EMA_DECAY)
     noise_sched = DDPMScheduler(**SCHEDULER_CONFIG)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
@@ -99,13 +106,13 @@ def train_unet(
     for step in bar:
         if callback is not None and step and step % callback_every == 0:
             callback(step, _averaged(unet, ema))
-        idx = torch.from_numpy(rng.choice(n_images, batch_size, replace=False))
+        idx = torch.from_numpy(rng.choice(n_images, batch_size, replace=False)).to(device)
         z0 = latents[idx]
         cond = conds[idx].clone()
-        drop = torch.from_numpy(rng.random(batch_size) < CONDITION_DROPOUT)
+        drop = torch.from_numpy(rng.random(batch_size) < CONDITION_DROPOUT).to(device)
         cond[drop] = empty
-        noise = torch.randn_like(z0)
-        t = torch.randint(0, SCHEDULER_CONFIG["num_train_timesteps"], (batch_size,))
+        noise = torch.randn(z0.shape).to(device)
+        t = torch.randint(0, SCHEDULER_CONFIG["num_train_timesteps"], (batch_size,)).to(device)
         pred = unet(
             noise_sched.add_noise(z0, noise, t), t, encoder_hidden_states=cond[:, None]
         ).sample
@@ -121,8 +128,10 @@ def train_unet(
         bar.set_postfix(loss=f"{loss.item():.4f}")
     record = {"steps": steps, "batch_size": batch_size, "n_images": n_images, "lr": lr,
               "min_snr_gamma": MIN_SNR_GAMMA, "ema_decay": EMA_DECAY,
-              "condition_dropout": CONDITION_DROPOUT,
+              "condition_dropout": CONDITION_DROPOUT, "device": device,
               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    if config != UNET_CONFIG:
+        record["config"] = {k: v for k, v in config.items() if UNET_CONFIG.get(k) != v}
     return _averaged(unet, ema), record
 
 

@@ -1,0 +1,85 @@
+"""A stronger world diffusion prior on a GPU, and whether its unguided samples are cleaner.
+
+Trains a wider, deeper latent denoiser than the shipped one (on the shipped autoencoder, the
+same images, captions and recipe as :func:`brainenc.world.training.prior.train_unet`), writes
+it as a prior folder, and compares the two priors' unguided samples (same seeds, stream 2,000)
+by the world's independent judge: the share judged "none" and how the five categories are
+balanced. The folder then plugs into the synthesis benchmark, scales chosen on other seeds::
+
+    python benchmarks/world_prior_gpu.py --out brainenc_results/world_prior_large
+    python benchmarks/braindive_world.py --prior brainenc_results/world_prior_large \\
+        --select 0.5 1 2 --n 64 --device cuda
+
+On a CPU, ``--device cpu --steps 2 --batch-size 4 --n-images 16 --samples 4`` checks the
+script in a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from diffusers import AutoencoderKL
+
+from brainenc.features import Backbone
+from brainenc.validation import check_cuda
+from brainenc.world import CATEGORIES, WorldSubject
+from brainenc.world.prior import PRIOR_DIR
+from brainenc.world.synthesis import HEADLINE_JUDGE, true_brain, world_judges, world_pipeline
+from brainenc.world.training.prior import RECORD_FILE, save_prior, train_unet
+
+LARGE = {"block_out_channels": (64, 128, 256), "layers_per_block": 2, "norm_num_groups": 32}
+"""The stronger denoiser: four times the shipped one's width at the bottom, two layers a block."""
+SAMPLE_SEED = 2_000
+
+
+def unguided_quality(folder, *, n: int, steps: int, device: str) -> dict:
+    """The judge's verdicts on ``n`` unguided samples of the prior in ``folder``."""
+    pipeline = world_pipeline(true_brain(WorldSubject(1)), folder, device=device)
+    out = pipeline(None, n_images=n, seed=SAMPLE_SEED, guidance=None,
+                   num_inference_steps=steps, batch_size=64, progress=False)  # fmt: skip
+    labels = np.asarray(world_judges(device)[HEADLINE_JUDGE](out.images))
+    counts = {c: int(np.sum(labels == c)) for c in (*CATEGORIES, "none")}
+    return {"n": n, "none_fraction": counts["none"] / n, "counts": counts}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("brainenc_results/world_prior_large"))
+    parser.add_argument("--device", default="cuda", choices=("cpu", "cuda"))
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--n-images", type=int, default=20_000)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--samples", type=int, default=256, help="unguided samples per prior")
+    parser.add_argument("--sample-steps", type=int, default=25)
+    args = parser.parse_args(argv)
+    try:
+        check_cuda(args.device)
+    except RuntimeError as error:
+        parser.error(str(error))
+    vae = AutoencoderKL.from_pretrained(PRIOR_DIR / "vae").eval().requires_grad_(False)
+    clip = Backbone.from_spec("world-clip")
+    start = time.perf_counter()
+    unet, record = train_unet(
+        vae, lambda texts: clip.embed_text(list(texts)), steps=args.steps,
+        batch_size=args.batch_size, n_images=args.n_images, lr=args.lr, config=LARGE,
+        device=args.device,
+    )  # fmt: skip
+    shipped = json.loads((PRIOR_DIR / RECORD_FILE).read_text())
+    folder = save_prior(vae, unet, {"vae": shipped["vae"], "unet": record}, args.out)
+    print(f"trained in {time.perf_counter() - start:.0f} s -> {folder}", flush=True)
+    result = {"args": {k: str(v) for k, v in vars(args).items()}, "unet": record}
+    for name, prior in (("shipped", PRIOR_DIR), ("large", folder)):
+        result[name] = unguided_quality(prior, n=args.samples, steps=args.sample_steps,
+                                        device=args.device)  # fmt: skip
+        print(f"{name}: judged none {result[name]['none_fraction']:.0%}, "
+              f"{result[name]['counts']}", flush=True)  # fmt: skip
+    (folder / "comparison.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
