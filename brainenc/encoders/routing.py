@@ -147,14 +147,10 @@ class RoutingNetwork(nn.Module):
     def n_targets(self) -> int:
         return len(self.query_of_target)
 
-    def route(self, tokens: torch.Tensor, *, edit_heads=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Routed query embeddings (n, n_queries, width) and the last layer's attention per head
-        (n, heads, n_queries, n_tokens) of tokens (n, n_tokens, token_width).
-
-        ``edit_heads``, optional: a function of the last layer's per-head outputs
-        (n, heads, n_queries, head_width) that returns what updates the queries instead (see
-        :func:`head_importance`).
-        """
+    def last_heads(self, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The queries entering the last layer (n, n_queries, width), and that layer's output
+        per head (n, heads, n_queries, head_width) and attention per head
+        (n, heads, n_queries, n_tokens), for tokens (n, n_tokens, token_width)."""
         if tokens.ndim != 3 or tokens.shape[1:] != (len(self.position), self.token_width):
             raise ValueError(
                 f"the routing encoder reads tokens of shape (n_images, {len(self.position)}, "
@@ -162,17 +158,23 @@ class RoutingNetwork(nn.Module):
             )
         keys = self.token_proj(tokens.to(self.position.dtype)) + self.position
         queries = self.queries.expand(len(tokens), -1, -1)
-        for i, layer in enumerate(self.layers):
-            heads, weights = layer.read(queries, keys)
-            if edit_heads is not None and i == len(self.layers) - 1:
-                heads = edit_heads(heads)
-            queries = layer.update(queries, heads)
-        return queries, weights
+        for layer in self.layers[:-1]:
+            queries = layer.update(queries, layer.read(queries, keys)[0])
+        heads, weights = self.layers[-1].read(queries, keys)
+        return queries, heads, weights
 
-    def forward(self, tokens: torch.Tensor, *, edit_heads=None) -> torch.Tensor:
-        """Predicted responses (n, n_targets) of tokens (n, n_tokens, token_width)
-        (``edit_heads``: see :meth:`route`)."""
-        routed, _ = self.route(tokens, edit_heads=edit_heads)
+    def route(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Routed query embeddings (n, n_queries, width) and the last layer's attention per head
+        (n, heads, n_queries, n_tokens) of tokens (n, n_tokens, token_width)."""
+        queries, heads, weights = self.last_heads(tokens)
+        return self.layers[-1].update(queries, heads), weights
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Predicted responses (n, n_targets) of tokens (n, n_tokens, token_width)."""
+        return self.readout(self.route(tokens)[0])
+
+    def readout(self, routed: torch.Tensor) -> torch.Tensor:
+        """Predicted responses (n, n_targets) of routed query embeddings (n, n_queries, width)."""
         b = self.bounds
         parts = [
             routed[:, q] @ self.readout_weight[b[q] : b[q + 1]].T for q in range(self.n_queries)
@@ -631,31 +633,21 @@ def head_importance(net: RoutingNetwork, features: np.ndarray) -> np.ndarray:
         raise ValueError("head importance needs at least one image")
     net.eval()
     device = net.position.device
-    n_heads = net.layers[-1].heads
-    total = 0.0
-
-    def record(heads):
-        nonlocal total
-        total = total + heads.double().sum(0)
-        return heads
-
-    def replace(h):
-        def edit(heads):
-            heads = heads.clone()
-            heads[:, h] = mean[h]
-            return heads
-
-        return edit
-
+    last = net.layers[-1]
     with torch.no_grad():
+        total = 0.0
         for x in _batches(features, device):
-            net.route(x, edit_heads=record)
+            total = total + net.last_heads(x)[1].double().sum(0)
         mean = (total / len(features)).to(net.position.dtype)
-        change = torch.zeros(net.n_targets, n_heads, dtype=torch.float64, device=device)
+        change = torch.zeros(net.n_targets, last.heads, dtype=torch.float64, device=device)
         for x in _batches(features, device):
-            full = net(x)
-            for h in range(n_heads):
-                change[:, h] += (net(x, edit_heads=replace(h)) - full).double().square().sum(0)
+            queries, heads, _ = net.last_heads(x)  # the layers before the last run once
+            full = net.readout(last.update(queries, heads))
+            for h in range(last.heads):
+                ablated = heads.clone()
+                ablated[:, h] = mean[h]
+                edited = net.readout(last.update(queries, ablated))
+                change[:, h] += (edited - full).double().square().sum(0)
     return change.cpu().numpy() / len(features)
 
 
