@@ -2,19 +2,22 @@
 
 Synthesizes images guided by an encoder of one subject (linear on world-clip by default; any
 encoder spec with ``--encoder``, e.g. ``routing``, and any backbone with ``--backbone``, e.g.
-``world-vit``) and the same seeds unguided, and scores both against the simulator's truth and
-the world's independent judge (world-clip's zero-shot class is printed as a second column, never
-the headline: the default encoder reads world-clip). Objectives: each category ROI, an
-FFA − PPA contrast and a minimised FFA.
+``world-vit``; several backbones guide with the ensemble of one encoder on each,
+:meth:`~brainenc.encoders.BrainModel.ensemble`) and the same seeds unguided, and scores both
+against the simulator's truth and the world's independent judge (world-clip's zero-shot class is
+printed as a second column, never the headline: the default encoder reads world-clip).
+Objectives: each category ROI, an FFA − PPA contrast and a minimised FFA.
 
 Settings are chosen on other seeds than the ones reported: with ``--select``, each candidate
-scale runs on the selection seeds (default 1000–1015) and the scale with the highest mean
-judged-preferred fraction over the category ROIs (ties: higher mean true activation) is then run
-on the test seeds (default 0–63), which nothing was tuned on. Every fraction and mean comes with
-its 95% interval. Writes the images, grids and JSON scores to --out.
+scale runs on the selection seeds (default 1000–1015) and each objective's scale with the
+highest judged-preferred fraction (ties, and the minimised FFA: the higher mean true objective)
+is then run on the test seeds (default 0–63), which nothing was tuned on. Every fraction and
+mean comes with its 95% interval. Writes the images, grids and JSON scores to --out.
 
     python benchmarks/braindive_world.py --select 0.5 1 2 --n 64 [--device cuda]
                                          [--prior PRIOR_FOLDER]
+    python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.5 1 \
+        --select-n 32 --n 64 --seed 100 --steps 25
     python benchmarks/braindive_world.py --guidance paper --scale 30 --n 16
     python benchmarks/braindive_world.py --encoder routing --n 16 --seed 100 --steps 25 --rois-only
     python benchmarks/braindive_world.py --encoder routing --backbone world-vit --n 16 --seed 100 \
@@ -28,8 +31,7 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
+from brainenc.encoders import BrainModel
 from brainenc.synthesis import ROI, Contrast
 from brainenc.validation import check_cuda
 from brainenc.world.prior import PRIOR_DIR
@@ -44,38 +46,46 @@ CATEGORY_ROIS = ("FFA", "EBA", "PPA", "VWFA", "food")
 
 
 def run_objectives(pipeline, objectives, *, n, seed, guidance, args, out=None) -> dict:
-    """Synthesize and score every objective on seeds ``seed .. seed + n - 1``."""
+    """Synthesize and score every objective on seeds ``seed .. seed + n - 1``; ``guidance`` is
+    one recipe, or a recipe per objective name."""
     unguided = pipeline(None, n_images=n, seed=seed, guidance=None,
-                        num_inference_steps=args.steps, progress=False)  # fmt: skip
+                        num_inference_steps=args.steps, batch_size=args.batch_size,
+                        progress=False)  # fmt: skip
     rows = {}
     for objective in objectives:
         start = time.perf_counter()
         summary = synthesize_world(
-            objective, subject=args.subject, n_images=n, seed=seed, guidance=guidance,
+            objective, subject=args.subject, n_images=n, seed=seed,
+            guidance=guidance[objective.name] if isinstance(guidance, dict) else guidance,
             num_inference_steps=args.steps, pipeline=pipeline, unguided=unguided, out=out,
-            device=args.device, progress=False,
+            device=args.device, batch_size=args.batch_size, progress=False,
         )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 1)
         rows[objective.name] = summary
     return rows
 
 
-def select_scale(pipeline, args) -> tuple[float, list]:
-    """The candidate scale with the best judged-preferred fraction on the selection seeds."""
-    objectives = [ROI(r) for r in CATEGORY_ROIS]
-    table = []
+def select_scales(pipeline, objectives, args) -> tuple[dict, dict]:
+    """Each objective's scale among ``args.select``, chosen on the selection seeds: the highest
+    judged-preferred fraction (ties, and objectives without a preferred category: the highest
+    mean true objective)."""
+    table = {objective.name: [] for objective in objectives}
     for scale in args.select:
-        guidance = world_guidance(args.guidance, scale)
         rows = run_objectives(pipeline, objectives, n=args.select_n, seed=args.select_seed,
-                              guidance=guidance, args=args)  # fmt: skip
-        preferred = [rows[r]["guided"]["preferred_fraction"] for r in CATEGORY_ROIS]
-        true = [rows[r]["guided"]["mean_true"] for r in CATEGORY_ROIS]
-        table.append((scale, float(np.mean(preferred)), float(np.mean(true)), preferred))
-        cells = "  ".join(f"{r} {p:.0%}" for r, p in zip(CATEGORY_ROIS, preferred, strict=True))
-        print(f"select scale {scale:g}: judged preferred {np.mean(preferred):.0%} ({cells}), "
-              f"mean true {np.mean(true):.2f}", flush=True)  # fmt: skip
-    best = max(table, key=lambda row: (row[1], row[2]))
-    return best[0], table
+                              guidance=world_guidance(args.guidance, scale), args=args)  # fmt: skip
+        for name, row in rows.items():
+            guided = row["guided"]
+            table[name].append({"scale": scale, "mean_true": guided["mean_true"],
+                                "preferred": guided.get("preferred_fraction")})  # fmt: skip
+            preferred = guided.get("preferred_fraction")
+            shown = "" if preferred is None else f"judged preferred {preferred:.0%}, "
+            print(f"select {name} scale {scale:g}: {shown}mean true {guided['mean_true']:.2f} "
+                  f"({row['seconds']:.0f} s)", flush=True)  # fmt: skip
+    chosen = {
+        name: max(rows, key=lambda r: (r["preferred"] or 0.0, r["mean_true"]))["scale"]
+        for name, rows in table.items()
+    }
+    return chosen, table
 
 
 def _pct(f: dict) -> str:
@@ -108,16 +118,20 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=None,
                         help="guidance scale (default: robust 1, paper 30)")  # fmt: skip
     parser.add_argument("--select", type=float, nargs="+", default=None, metavar="SCALE",
-                        help="choose the scale among these on the selection seeds")  # fmt: skip
+                        help="choose each objective's scale among these on the selection "
+                        "seeds")  # fmt: skip
     parser.add_argument("--select-seed", type=int, default=1000)
     parser.add_argument("--select-n", type=int, default=16)
     parser.add_argument("--n", type=int, default=64, help="test images per objective")
     parser.add_argument("--seed", type=int, default=0, help="first test noise seed")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=16,
+                        help="images sampled at once (default: 16)")  # fmt: skip
     parser.add_argument("--subject", type=int, default=1)
     parser.add_argument("--encoder", default="linear", help="encoder spec (default: linear)")
-    parser.add_argument("--backbone", default="world-clip",
-                        help="the encoder's backbone (default: world-clip)")  # fmt: skip
+    parser.add_argument("--backbone", nargs="+", default=["world-clip"],
+                        help="the encoder's backbone (default: world-clip); several: the guide "
+                        "is the ensemble of one encoder on each")  # fmt: skip
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
@@ -139,23 +153,24 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
-    brain_model = world_brain_model(
-        args.subject, backbone=args.backbone, encoder=args.encoder, progress=False
-    )
+    models = [world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
+                                progress=False) for backbone in args.backbone]  # fmt: skip
+    brain_model = models[0] if len(models) == 1 else BrainModel.ensemble(models)
     pipeline = world_pipeline(brain_model, args.prior, device=args.device)
     record = {"args": vars(args)}
-    scale = args.scale
-    if args.select:
-        scale, record["selection"] = select_scale(pipeline, args)
-        print(f"chosen scale: {scale:g}")
-    guidance = world_guidance(args.guidance, scale)
     objectives = [ROI(r) for r in CATEGORY_ROIS]
     if not args.rois_only:
         objectives += [Contrast("FFA", "PPA"), -ROI("FFA")]
+    scales = {objective.name: args.scale for objective in objectives}
+    if args.select:
+        scales, record["selection"] = select_scales(pipeline, objectives, args)
+        print("chosen scales: " + ", ".join(f"{k} {v:g}" for k, v in scales.items()))
+    guidance = {name: world_guidance(args.guidance, scale) for name, scale in scales.items()}
     start = time.perf_counter()
     rows = run_objectives(pipeline, objectives, n=args.n, seed=args.seed, guidance=guidance,
                           args=args, out=Path(args.out))  # fmt: skip
-    print(f"test: {args.guidance} guidance, scale {guidance.scale:g}, seeds {args.seed}-"
+    chosen = ", ".join(f"{name} {g.scale:g}" for name, g in guidance.items())
+    print(f"test: {args.guidance} guidance, scales {chosen}, seeds {args.seed}-"
           f"{args.seed + args.n - 1}, {time.perf_counter() - start:.0f} s")  # fmt: skip
     print_table(rows)
     record["test"] = rows

@@ -88,7 +88,11 @@ def add_study_commands(subparsers) -> None:
     )
     syn.add_argument("--minimize", action="store_true", help="look for images that suppress it")
     syn.add_argument(
-        "--model", default=None, help="which model of RUN_DIR guides (default: its only one)"
+        "--model",
+        action="append",
+        default=None,
+        help="which model of RUN_DIR guides (default: its only one); repeat it to guide with "
+        "the mean prediction of several models",
     )
     syn.add_argument("--n", type=int, default=16, help="images per objective")
     syn.add_argument("--seed", type=int, default=0, help="first noise seed")
@@ -284,6 +288,8 @@ def _synthesize(args: argparse.Namespace) -> int:
     if args.minus and len(args.roi or []) != 1:
         raise UsageError("--minus needs exactly one --roi")
     check_world_args(args, rois if args.run_dir is None else (), ("n", "steps"))
+    if args.run_dir is None and args.model:
+        raise UsageError("--model picks models of RUN_DIR; give the results folder first")
     if args.scale is not None and not 0 < args.scale < float("inf"):
         raise UsageError(f"--scale must be a positive number; got {args.scale}")
     objectives = _objectives(args)
@@ -296,11 +302,11 @@ def _synthesize(args: argparse.Namespace) -> int:
     else:
         run, brain_model = _run_brain_model(args, rois)
         world, out = args.world, Path(args.out) if args.out else run.path / SYNTHESIS
+    judges = _judges(args, run) if not world else None
     pipe, guidance = _pipeline(args, brain_model.to(args.device), world)
     common = dict(n_images=args.n, seed=args.seed, guidance=guidance,
                   num_inference_steps=args.steps, progress=not args.quiet)  # fmt: skip
     common["unguided"] = pipe(None, **{**common, "guidance": None})
-    judges = _judges(args, run) if not world else None
     for objective in objectives:
         if world:
             summary = synthesize_world(objective, subject=args.subject, pipeline=pipe, out=out,
@@ -335,7 +341,8 @@ def _objectives(args: argparse.Namespace) -> list:
 
 
 def _run_brain_model(args: argparse.Namespace, rois: list):
-    """The run of RUN_DIR and its chosen model's encoder as a ``BrainModel``, ROIs checked."""
+    """The run of RUN_DIR and its chosen models' encoders as one ``BrainModel`` (the mean of
+    several: :meth:`~brainenc.encoders.BrainModel.ensemble`), ROIs checked."""
     from .encoders import BrainModel
     from .features import Backbone
     from .run import Run
@@ -343,16 +350,28 @@ def _run_brain_model(args: argparse.Namespace, rois: list):
     from .validation import UsageError
 
     run = Run.read(args.run_dir)
-    model = run.model(args.model)
     data = load_data(args)
-    encoder = load_run_encoder(run, model, data)
-    brain_model = BrainModel.from_encoder(Backbone.from_spec(model.backbone), encoder, data)
+    members = []
+    for model in _guides(run, args):
+        encoder = load_run_encoder(run, model, data)
+        members.append(BrainModel.from_encoder(Backbone.from_spec(model.backbone), encoder, data))
+    brain_model = members[0] if len(members) == 1 else BrainModel.ensemble(members)
     unknown = sorted(set(rois) - set(brain_model.rois))
     if unknown:
         raise UsageError(
             f"unknown ROI {', '.join(unknown)}; this subject has: " + ", ".join(brain_model.rois)
         )
     return run, brain_model
+
+
+def _guides(run, args: argparse.Namespace) -> list:
+    """The models of ``run`` that ``--model`` names (its only one by default), each once."""
+    from .validation import UsageError
+
+    models = [run.model(name) for name in args.model or [None]]
+    if len({m.name for m in models}) < len(models):
+        raise UsageError("--model names the same model twice")
+    return models
 
 
 def _pipeline(args: argparse.Namespace, brain_model, world: bool):
@@ -378,9 +397,9 @@ def _judges(args: argparse.Namespace, run) -> dict | None:
 
     if not args.judge:
         return None
-    if args.judge == run.model(args.model).backbone:
-        raise UsageError(f"--judge {args.judge} is the backbone the encoder reads; a judge must "
-                         "be a model that did not guide the images")  # fmt: skip
+    if args.judge in {model.backbone for model in _guides(run, args)}:
+        raise UsageError(f"--judge {args.judge} is a backbone the guiding encoder reads; a judge "
+                         "must be a model that did not guide the images")  # fmt: skip
     return {args.judge: zero_shot_judge(Backbone.from_spec(args.judge).to(args.device))}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -97,6 +99,34 @@ class BrainModel(torch.nn.Module):
         metadata.setdefault("data", data.meta)
         return cls(backbone, encoder, rois=data.rois, space=data.space, metadata=metadata)
 
+    @classmethod
+    def ensemble(cls, models: Sequence[BrainModel]) -> BrainModel:
+        """The mean prediction of brain models of the same targets, e.g. encoders of one subject
+        on different backbones.
+
+        Guided synthesis then ascends the mean's gradient: a change that moves one backbone but
+        not the others moves the mean by a fraction only (independently trained networks share
+        fewer adversarial directions; Tramèr et al., ICLR 2018). On the in-silico world the
+        ensemble's predictions of guided images track their true activation more closely than
+        one encoder's, without better images (``docs/world.md``). ROIs and space come from the
+        first model; every model must have the same ROIs.
+        """
+        models = list(models)
+        if len(models) < 2:
+            raise ValueError(f"an ensemble needs at least two brain models; got {len(models)}")
+        first = models[0]
+        for i, model in enumerate(models[1:], start=1):
+            if model.rois.keys() != first.rois.keys() or any(
+                not np.array_equal(model.rois[name], mask) for name, mask in first.rois.items()
+            ):
+                raise ValueError(
+                    f"brain model {i} has other ROIs than brain model 0; an ensemble averages "
+                    "predictions of the same targets (fit every member on the same data)"
+                )
+        metadata = {"encoder": "ensemble", "members": [m.metadata for m in models]}
+        return cls(ImageInput(), _MeanPrediction(models), rois=first.rois, space=first.space,
+                   metadata=metadata)  # fmt: skip
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Predicted responses, (n, n_targets), of float images (n, 3, H, W) in [0, 1]."""
         return self.readout(getattr(self.backbone, self.feature_type)(images))
@@ -175,6 +205,35 @@ class BrainModel(torch.nn.Module):
                 f"ROI indices must lie in [0, {n_targets}); got {roi.min()}..{roi.max()}"
             )
         return roi.astype(np.int64)
+
+
+class ImageInput(torch.nn.Module):
+    """A front end that passes images unchanged, for a readout that reads images itself
+    (a simulated subject, an ensemble of brain models).
+
+    Not a feature backbone: it has no spec and no fixed embedding size.
+    """
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return images
+
+
+class _MeanPrediction(torch.nn.Module):
+    """The mean of several brain models' predictions of images, (n, n_targets)."""
+
+    def __init__(self, models: Sequence[BrainModel]):
+        super().__init__()
+        self.models = torch.nn.ModuleList(models)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        predictions = [model(images) for model in self.models]
+        shapes = {tuple(p.shape) for p in predictions}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"the ensemble's brain models predict different shapes {sorted(shapes)}; they "
+                "must predict the same targets"
+            )
+        return torch.stack(predictions).mean(0)
 
 
 def _bool_mask(mask, name: str) -> np.ndarray:

@@ -150,6 +150,7 @@ def compare_with_unguided(
     judges: dict[str, Judge] | None = None,
     truth=None,
     unguided: SynthesisOutput | None = None,
+    batch_size: int = 4,
     progress: bool = True,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Guided samples of ``objective`` and same-seed unguided ones, scored side by side.
@@ -169,6 +170,8 @@ def compare_with_unguided(
     unguided : SynthesisOutput, optional
         Unguided samples of the same ``n_images`` seeds from ``seed``, made once and shared by
         several objectives (they do not depend on the objective); made here when not given.
+    batch_size : int
+        Images sampled at once (more is faster where memory allows; the images do not change).
 
     Returns
     -------
@@ -185,7 +188,8 @@ def compare_with_unguided(
                "steps": num_inference_steps, "judges": list(judges or ())}  # fmt: skip
     if unguided is None:
         unguided = pipe(None, n_images=n_images, seed=seed, guidance=None,
-                        num_inference_steps=num_inference_steps, progress=progress)  # fmt: skip
+                        num_inference_steps=num_inference_steps, batch_size=batch_size,
+                        progress=progress)  # fmt: skip
     elif not np.array_equal(unguided.seeds, np.arange(seed, seed + n_images)):
         raise ValueError(
             f"the unguided samples have seeds {unguided.seeds.min()}..{unguided.seeds.max()}; "
@@ -193,7 +197,7 @@ def compare_with_unguided(
         )
     guided = pipe(objective, n_images=n_images, seed=seed, guidance=guidance,
                   num_inference_steps=num_inference_steps, brain_input_size=brain_input_size,
-                  progress=progress)  # fmt: skip
+                  batch_size=batch_size, progress=progress)  # fmt: skip
     images = {}
     for run, result in zip(RUNS, (guided, unguided), strict=True):
         predicted = result.scores if result is guided else pipe.score(

@@ -39,7 +39,6 @@ _EXPORTS = {
     "ROI_NAMES": "subjects",
     "WorldSubject": "subjects",
     "synthesize_world": "synthesis",
-    "PixelInput": "synthesis",
     "WorldBench": "synthesis",
     "true_brain": "synthesis",
     "world_brain_model": "synthesis",

@@ -17,6 +17,7 @@ from sklearn.base import clone
 
 from ..data.images import to_tensor
 from ..encoders import BrainModel, Encoder
+from ..encoders.brain_model import ImageInput
 from ..features import Backbone, extract_features
 from ..metrics import mean_interval, proportion_interval
 from ..synthesis.braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance, SynthesisOutput
@@ -41,21 +42,9 @@ PREFERRED = {r.name: CATEGORIES[int(np.argmax(r.weights))] for r in REGIONS if a
 HEADLINE_JUDGE = "judge"
 
 
-class PixelInput(torch.nn.Module):
-    """The front end of a simulated subject inside a :class:`BrainModel`: images pass unchanged.
-
-    A :class:`BrainModel` reads images through its backbone's ``embed``; a world subject computes
-    its responses from the images themselves, so its "features" are the images, float
-    (n, 3, H, W) in [0, 1]. Not a feature backbone: it has no spec and no fixed embedding size.
-    """
-
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        return images
-
-
 def true_brain(subject: WorldSubject) -> BrainModel:
     """The subject's noiseless responses as a :class:`BrainModel` (objectives score it)."""
-    return BrainModel(PixelInput(), subject, rois=subject.rois)
+    return BrainModel(ImageInput(), subject, rois=subject.rois)
 
 
 @dataclass(frozen=True)
@@ -182,6 +171,7 @@ def synthesize_world(
     bench: WorldBench | None = None,
     out=None,
     device: str = "cpu",
+    batch_size: int = 4,
     progress: bool = True,
 ) -> dict:
     """Guided and same-seed unguided samples for ``objective``, scored against the truth.
@@ -211,6 +201,8 @@ def synthesize_world(
     out : path, optional
         Writes ``<name>.png`` (guided row(s), then unguided), ``<name>.json`` and every image
         (``<name>/<run>_<i>.png``, ``<name>/<run>.npy``).
+    batch_size : int
+        Images sampled at once (more is faster where memory allows; the images do not change).
     """
     objective = as_objective(objective)
     if pipeline is None:
@@ -227,7 +219,7 @@ def synthesize_world(
     summary, images = compare_with_unguided(
         pipeline, objective, n_images=n_images, seed=seed, guidance=guidance,
         num_inference_steps=num_inference_steps, judges=bench.judges, truth=truth,
-        unguided=unguided, progress=progress,
+        unguided=unguided, batch_size=batch_size, progress=progress,
     )  # fmt: skip
     natural_true, labels = bench.natural_true(objective), bench.natural_labels
     preferred = preferred_category(objective)

@@ -122,3 +122,34 @@ def _with_targets(data: BrainData, n: int) -> BrainData:
         test=data.test,
         space=Space.surface("fsaverage5", vertices=np.arange(n)),
     )
+
+
+def test_ensemble_averages_members_and_passes_gradients(model_and_images):
+    model, images, _ = model_and_images
+    rng = np.random.default_rng(2)
+    other = BrainModel(TinyBackbone(), torch.nn.Linear(32, N_TARGETS), rois=ROIS)
+    ensemble = BrainModel.ensemble([model, other])
+    with torch.no_grad():
+        expected = (model(images[:5]) + other(images[:5])) / 2
+        torch.testing.assert_close(ensemble(images[:5]), expected)
+        torch.testing.assert_close(
+            ensemble.roi_activation(images[:5], "FFA"), expected[:, :4].mean(1)
+        )
+    assert ensemble.rois.keys() == ROIS.keys() and ensemble.metadata["encoder"] == "ensemble"
+    image = torch.from_numpy(rng.uniform(size=(1, 3, 16, 16)).astype(np.float32))
+    image.requires_grad_(True)
+    ensemble.roi_activation(image, "PPA").sum().backward()
+    assert torch.isfinite(image.grad).all() and image.grad.abs().sum() > 0
+
+
+def test_ensemble_refuses_other_rois_and_targets(model_and_images):
+    model, images, _ = model_and_images
+    with pytest.raises(ValueError, match="at least two"):
+        BrainModel.ensemble([model])
+    moved = BrainModel(TinyBackbone(), model.readout, rois={"FFA": ROIS["PPA"], "PPA": ROIS["FFA"]})
+    with pytest.raises(ValueError, match="other ROIs than brain model 0"):
+        BrainModel.ensemble([model, moved])
+    fewer = BrainModel(TinyBackbone(), torch.nn.Linear(32, N_TARGETS - 1), rois={})
+    mixed = BrainModel.ensemble([BrainModel(TinyBackbone(), model.readout), fewer])
+    with pytest.raises(ValueError, match="predict different shapes"):
+        mixed(images[:2])

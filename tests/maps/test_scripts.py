@@ -65,3 +65,30 @@ def test_fit_map_and_synthesize_an_nsd_subject_in_func1pt8mm(
     assert synthesize([str(run), *options, "--roi", "FFA-9"]) == 2
     error = capsys.readouterr().err
     assert "unknown ROI FFA-9; this subject has: " in error and ", V1, " in error
+
+
+def test_synthesize_guides_with_the_mean_of_several_models(
+    script, tiny_stable_diffusion, tmp_path, capsys
+):
+    """--model twice: the run's two encoders guide together; a judge may be neither's backbone."""
+    write_nsd_fixture(tmp_path / "data" / "nsd", subject=1, n_sessions=3, spaces=("func1pt8mm",))
+    common = ["--data-dir", str(tmp_path / "data"), "--space", "func1pt8mm", "--sessions", "1-3"]
+    common.append("--quiet")
+    run = tmp_path / "run"
+    backbones = ["--backbone", "gabor:grid=2", "--backbone", "gabor:grid=1"]
+    assert script("fit_nsd_subject").main([*common, *backbones, "--out", str(run)]) == 0
+    synthesize = script("synthesize_rois").main
+    options = [*common, "--diffusion", str(tiny_stable_diffusion), "--n", "2", "--steps", "8"]
+    options += ["--scale", "200", "--brain-input-size", "32", "--roi", "V1"]
+    assert synthesize([str(run), *options]) == 1
+    assert "has 2 models; pick one with --model" in capsys.readouterr().err
+    both = ["--model", "gabor:grid=2", "--model", "gabor:grid=1"]
+    assert synthesize([str(run), *options, *both]) == 0
+    scores = json.loads((run / "synthesis" / "V1.json").read_text())
+    assert scores["guided"]["mean_predicted"] > scores["unguided"]["mean_predicted"]
+    assert synthesize([str(run), *options, *both, "--judge", "gabor:grid=1"]) == 2
+    assert "is a backbone the guiding encoder reads" in capsys.readouterr().err
+    assert (
+        synthesize([str(run), *options, "--model", "gabor:grid=1", "--model", "gabor:grid=1"]) == 2
+    )
+    assert "--model names the same model twice" in capsys.readouterr().err
