@@ -14,7 +14,7 @@ highest judged-preferred fraction (ties, and the minimised FFA: the higher mean 
 is then run on the test seeds (default 0–63), which nothing was tuned on. Every fraction and
 mean comes with its 95% interval. Writes the images, grids and JSON scores to --out.
 
-    python benchmarks/braindive_world.py --select 0.5 1 2 --n 64 [--device cuda]
+    python benchmarks/braindive_world.py --select 0.25 0.5 1 --n 64 [--device cuda]
                                          [--prior PRIOR_FOLDER]
     python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.5 1 \
         --select-n 32 --n 64 --seed 100 --steps 25
@@ -144,6 +144,10 @@ def main() -> None:
         check_cuda(args.device)
     except RuntimeError as error:
         parser.error(str(error))
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be at least 1; got {args.batch_size}")
+    if len(set(args.backbone)) < len(args.backbone):
+        parser.error("--backbone names the same backbone twice")
     if args.select and args.scale is not None:
         parser.error("--scale and --select exclude each other")
     if (

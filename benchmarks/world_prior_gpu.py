@@ -8,7 +8,7 @@ balanced. The folder then plugs into the synthesis benchmark, scales chosen on o
 
     python benchmarks/world_prior_gpu.py --out brainenc_results/world_prior_large
     python benchmarks/braindive_world.py --prior brainenc_results/world_prior_large \\
-        --select 0.5 1 2 --n 64 --device cuda
+        --select 0.25 0.5 1 --n 64 --device cuda
 
 On a CPU, ``--device cpu --steps 2 --batch-size 4 --n-images 16 --samples 4`` checks the
 script in a minute.

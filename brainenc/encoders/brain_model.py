@@ -104,12 +104,11 @@ class BrainModel(torch.nn.Module):
         """The mean prediction of brain models of the same targets, e.g. encoders of one subject
         on different backbones.
 
-        Guided synthesis then ascends the mean's gradient: a change that moves one backbone but
-        not the others moves the mean by a fraction only (independently trained networks share
-        fewer adversarial directions; Tramèr et al., ICLR 2018). On the in-silico world the
-        ensemble's predictions of guided images track their true activation more closely than
-        one encoder's, without better images (``docs/world.md``). ROIs and space come from the
-        first model; every model must have the same ROIs.
+        Guided synthesis then ascends the mean's gradient, so a change that moves one backbone
+        but not the others moves the guide by a fraction only. On the in-silico world, the
+        ensemble's predictions of the images it guided follow their true activation more closely
+        than one encoder's in four regions of five, without better images (``docs/world.md``).
+        ROIs and space come from the first model; every model must have the same ROIs.
         """
         models = list(models)
         if len(models) < 2:
