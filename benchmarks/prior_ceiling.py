@@ -24,6 +24,24 @@ from brainenc.world.prior import PRIOR_DIR, load_prior
 from brainenc.world.synthesis import PREFERRED, WorldBench
 
 
+def decoded_truth(vae, bench: WorldBench, n: int = 500) -> dict:
+    """Reconstruction MSE of ``n`` natural images of ``bench`` and, per category region, the
+    median true activation of the images of its category and of their reconstructions."""
+    images, labels = bench.natural_images[:n], bench.natural_labels[:n]
+    vae = vae.cpu().eval()
+    with torch.no_grad():
+        latents = vae.encode(images * 2 - 1).latent_dist.mode()
+        decoded = ((vae.decode(latents).sample + 1) / 2).clamp(0, 1)
+        record = {"n": n, "mse": float(torch.mean((decoded - images) ** 2)), "median_true": {}}
+        for roi, category in PREFERRED.items():
+            mask = labels == CATEGORIES.index(category)
+            record["median_true"][roi] = {
+                name: float(np.median(ROI(roi)(bench.truth, batch[mask]).numpy()))
+                for name, batch in (("images", images), ("decoded", decoded))
+            }
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prior", default=str(PRIOR_DIR), help="prior folder (default: shipped)")
@@ -33,22 +51,11 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.n <= 1000:
         parser.error(f"--n must lie in 1..1000; got {args.n}")
-    vae = load_prior(args.prior).vae
-    bench = WorldBench.build(args.subject)
-    images, labels = bench.natural_images[: args.n], bench.natural_labels[: args.n]
-    with torch.no_grad():
-        latents = vae.encode(images * 2 - 1).latent_dist.mode()
-        decoded = ((vae.decode(latents).sample + 1) / 2).clamp(0, 1)
-    record = {"n": args.n, "subject": args.subject, "prior": args.prior,
-              "mse": float(torch.mean((decoded - images) ** 2)), "median_true": {}}  # fmt: skip
+    record = decoded_truth(load_prior(args.prior).vae, WorldBench.build(args.subject), args.n)
+    record.update(subject=args.subject, prior=args.prior)
     print(f"reconstruction MSE {record['mse']:.4f} (images in [0, 1])")
-    for roi, category in PREFERRED.items():
-        mask = labels == CATEGORIES.index(category)
-        with torch.no_grad():
-            row = {name: float(np.median(ROI(roi)(bench.truth, batch[mask]).numpy()))
-                   for name, batch in (("images", images), ("decoded", decoded))}  # fmt: skip
-        record["median_true"][roi] = row
-        print(f"{roi:<5} ({category}, {mask.sum()} images): median true {row['images']:.2f}, "
+    for roi, row in record["median_true"].items():
+        print(f"{roi:<5} ({PREFERRED[roi]}): median true {row['images']:.2f}, "
               f"decoded {row['decoded']:.2f}")  # fmt: skip
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")

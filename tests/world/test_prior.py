@@ -32,9 +32,13 @@ def truth():
 
 
 def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_path):
-    vae, vae_record = train_vae(steps=6, batch_size=4, n_images=16, progress=False)
+    wider_vae = {"block_out_channels": (16, 32, 48)}  # an autoencoder of another size too
+    vae, vae_record = train_vae(
+        steps=6, batch_size=4, n_images=16, config=wider_vae, progress=False
+    )
     assert vae.config.scaling_factor != pytest.approx(0.18215)  # set from the latents' spread
     assert np.isfinite(vae_record["heldout_mse"]) and vae_record["steps"] == 6
+    assert tuple(vae.config.block_out_channels) == (16, 32, 48)
     checkpoints = []
     wider = {"block_out_channels": (32, 64, 96)}  # a denoiser of another size than the shipped
     unet, unet_record = train_unet(
@@ -45,9 +49,11 @@ def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_pa
     assert checkpoints == [(3, False)] and not unet.training
     assert tuple(unet.config.block_out_channels) == (32, 64, 96)
     folder = save_prior(vae, unet, {"vae": vae_record, "unet": unet_record}, tmp_path / "prior")
-    record = json.loads((folder / "record.json").read_text())["unet"]
+    records = json.loads((folder / "record.json").read_text())
+    record = records["unet"]
     assert record["steps"] == 6 and record["device"] == "cpu"
     assert record["config"] == {"block_out_channels": [32, 64, 96]}
+    assert records["vae"]["config"] == {"block_out_channels": [16, 32, 48]}
     index = json.loads((folder / "model_index.json").read_text())
     assert index["_class_name"] == "StableDiffusionPipeline" and index["text_encoder"] == [None] * 2
     scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
@@ -61,6 +67,8 @@ def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_pa
 def test_training_on_a_missing_gpu_says_so_before_any_work(clip):
     with pytest.raises(RuntimeError, match="no CUDA device"):
         train_unet(None, clip.embed_text, device="cuda")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        train_vae(device="cuda")
 
 
 @shipped

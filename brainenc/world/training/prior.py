@@ -35,19 +35,26 @@ def _pixels(images: np.ndarray) -> torch.Tensor:
 
 def train_vae(
     *, steps: int = 4000, batch_size: int = 32, n_images: int = 10_000, seed: int = 0,
-    progress: bool = True,
+    config: dict | None = None, device: str = "cpu", progress: bool = True,
 ) -> tuple[AutoencoderKL, dict]:  # fmt: skip
-    """Train the autoencoder (L1 + MSE reconstruction, a small KL term); sets its latent scale."""
+    """Train the autoencoder (L1 + MSE reconstruction, a small KL term); sets its latent scale.
+
+    ``config`` overrides keys of :data:`~brainenc.world.prior.VAE_CONFIG` (e.g. a wider
+    ``block_out_channels``; the latent shape stays 4 × 16 × 16 unless the number of blocks
+    changes); training runs on ``device`` and the returned autoencoder is on the CPU.
+    """
+    check_cuda(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     images = generate_stimuli(n_images, TRAIN_SEED + seed).images[:]
-    vae = AutoencoderKL(**VAE_CONFIG)
+    config = {**VAE_CONFIG, **(config or {})}
+    vae = AutoencoderKL(**config).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps)
     start = time.perf_counter()
     bar = tqdm(range(steps), desc="world prior: vae", disable=not progress)
     for _ in bar:
-        x = _pixels(images[rng.choice(n_images, batch_size, replace=False)])
+        x = _pixels(images[rng.choice(n_images, batch_size, replace=False)]).to(device)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
@@ -56,7 +63,7 @@ def train_vae(
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
-    vae.eval()
+    vae = vae.cpu().eval()
     with torch.no_grad():
         test = _pixels(generate_stimuli(256, TRAIN_SEED + 1_000 + seed).images[:])
         latents = vae.encode(test).latent_dist.mode()
@@ -64,6 +71,9 @@ def train_vae(
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     record = {"steps": steps, "batch_size": batch_size, "heldout_mse": round(mse, 5),
               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    if config != VAE_CONFIG:
+        record["config"] = {k: v for k, v in config.items() if VAE_CONFIG.get(k) != v}
+    record["device"] = device
     return vae, record
 
 
