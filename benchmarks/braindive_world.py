@@ -16,7 +16,7 @@ mean comes with its 95% interval. Writes the images, grids and JSON scores to --
 
     python benchmarks/braindive_world.py --select 0.25 0.5 1 --n 64 [--device cuda]
                                          [--prior PRIOR_FOLDER]
-    python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.5 1 \
+    python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.25 0.5 1 \
         --select-n 32 --n 64 --seed 100 --steps 25
     python benchmarks/braindive_world.py --guidance paper --scale 30 --n 16
     python benchmarks/braindive_world.py --encoder routing --n 16 --seed 100 --steps 25 --rois-only
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from brainenc.encoders import BrainModel
 from brainenc.synthesis import ROI, Contrast
-from brainenc.validation import check_cuda
+from brainenc.validation import device_argument
 from brainenc.world.prior import PRIOR_DIR
 from brainenc.world.synthesis import (
     synthesize_world,
@@ -75,9 +75,9 @@ def select_scales(pipeline, objectives, args) -> tuple[dict, dict]:
                               guidance=world_guidance(args.guidance, scale), args=args)  # fmt: skip
         for name, row in rows.items():
             guided = row["guided"]
-            table[name].append({"scale": scale, "mean_true": guided["mean_true"],
-                                "preferred": guided.get("preferred_fraction")})  # fmt: skip
             preferred = guided.get("preferred_fraction")
+            table[name].append({"scale": scale, "mean_true": guided["mean_true"],
+                                "preferred": preferred})  # fmt: skip
             shown = "" if preferred is None else f"judged preferred {preferred:.0%}, "
             print(f"select {name} scale {scale:g}: {shown}mean true {guided['mean_true']:.2f} "
                   f"({row['seconds']:.0f} s)", flush=True)  # fmt: skip
@@ -136,14 +136,10 @@ def main() -> None:
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
                         help="the diffusion prior's folder (default: the shipped one)")  # fmt: skip
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+    parser.add_argument("--device", default="cpu", type=device_argument,
                         help="where sampler, guide, truth and judges run")  # fmt: skip
     parser.add_argument("--out", default="brainenc_results/braindive_world")
     args = parser.parse_args()
-    try:
-        check_cuda(args.device)
-    except RuntimeError as error:
-        parser.error(str(error))
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1; got {args.batch_size}")
     if len(set(args.backbone)) < len(args.backbone):

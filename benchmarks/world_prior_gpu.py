@@ -28,7 +28,7 @@ from diffusers import AutoencoderKL
 from prior_ceiling import decoded_truth
 
 from brainenc.features import Backbone
-from brainenc.validation import check_cuda
+from brainenc.validation import device_argument
 from brainenc.world import CATEGORIES, WorldSubject
 from brainenc.world.prior import PRIOR_DIR
 from brainenc.world.synthesis import (
@@ -61,7 +61,8 @@ def unguided_quality(folder, *, n: int, steps: int, device: str) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("brainenc_results/world_prior_large"))
-    parser.add_argument("--device", default="cuda", choices=("cpu", "cuda"))
+    parser.add_argument("--device", default="cuda", type=device_argument,
+                        help="where to train and sample (default: cuda)")  # fmt: skip
     parser.add_argument("--vae", choices=("large", "shipped"), default="large",
                         help="train a larger autoencoder (default) or keep the shipped "
                         "one")  # fmt: skip
@@ -73,14 +74,11 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=int, default=256, help="unguided samples per prior")
     parser.add_argument("--sample-steps", type=int, default=25)
     args = parser.parse_args(argv)
-    try:
-        check_cuda(args.device)
-    except RuntimeError as error:
-        parser.error(str(error))
     start = time.perf_counter()
     shipped = json.loads((PRIOR_DIR / RECORD_FILE).read_text())
+    shipped_vae = AutoencoderKL.from_pretrained(PRIOR_DIR / "vae")
     if args.vae == "shipped":
-        vae, vae_record = AutoencoderKL.from_pretrained(PRIOR_DIR / "vae"), shipped["vae"]
+        vae, vae_record = shipped_vae, shipped["vae"]
     else:
         vae, vae_record = train_vae(steps=args.vae_steps, batch_size=args.batch_size,
                                     config=LARGE_VAE, device=args.device)  # fmt: skip
@@ -97,8 +95,8 @@ def main(argv=None) -> None:
     result = {"args": {k: str(v) for k, v in vars(args).items()}, "vae": vae_record,
               "unet": record}  # fmt: skip
     bench = WorldBench.build(1)
-    for name, prior in (("shipped", PRIOR_DIR), ("large", folder)):
-        ceiling = decoded_truth(AutoencoderKL.from_pretrained(Path(prior) / "vae"), bench)
+    for name, prior, autoencoder in (("shipped", PRIOR_DIR, shipped_vae), ("large", folder, vae)):
+        ceiling = decoded_truth(autoencoder, bench)
         result[name] = {"decoded": ceiling, **unguided_quality(
             prior, n=args.samples, steps=args.sample_steps, device=args.device)}  # fmt: skip
         faces = ceiling["median_true"]["FFA"]

@@ -300,9 +300,9 @@ def _synthesize(args: argparse.Namespace) -> int:
         run, world = None, True
         out = Path(args.out or "brainenc_results/synthesis")
     else:
-        run, brain_model = _run_brain_model(args, rois)
+        run, brain_model, guides = _run_brain_model(args, rois)
         world, out = args.world, Path(args.out) if args.out else run.path / SYNTHESIS
-    judges = _judges(args, run) if not world else None
+    judges = _judges(args, guides) if not world else None
     pipe, guidance = _pipeline(args, brain_model.to(args.device), world)
     common = dict(n_images=args.n, seed=args.seed, guidance=guidance,
                   num_inference_steps=args.steps, progress=not args.quiet)  # fmt: skip
@@ -341,8 +341,8 @@ def _objectives(args: argparse.Namespace) -> list:
 
 
 def _run_brain_model(args: argparse.Namespace, rois: list):
-    """The run of RUN_DIR and its chosen models' encoders as one ``BrainModel`` (the mean of
-    several: :meth:`~brainenc.encoders.BrainModel.ensemble`), ROIs checked."""
+    """The run of RUN_DIR, its chosen models' encoders as one ``BrainModel`` (the mean of
+    several: :meth:`~brainenc.encoders.BrainModel.ensemble`), ROIs checked, and those models."""
     from .encoders import BrainModel
     from .features import Backbone
     from .run import Run
@@ -351,8 +351,9 @@ def _run_brain_model(args: argparse.Namespace, rois: list):
 
     run = Run.read(args.run_dir)
     data = load_data(args)
+    guides = _guides(run, args)
     members = []
-    for model in _guides(run, args):
+    for model in guides:
         encoder = load_run_encoder(run, model, data)
         members.append(BrainModel.from_encoder(Backbone.from_spec(model.backbone), encoder, data))
     brain_model = members[0] if len(members) == 1 else BrainModel.ensemble(members)
@@ -361,7 +362,7 @@ def _run_brain_model(args: argparse.Namespace, rois: list):
         raise UsageError(
             f"unknown ROI {', '.join(unknown)}; this subject has: " + ", ".join(brain_model.rois)
         )
-    return run, brain_model
+    return run, brain_model, guides
 
 
 def _guides(run, args: argparse.Namespace) -> list:
@@ -389,7 +390,7 @@ def _pipeline(args: argparse.Namespace, brain_model, world: bool):
     return pipe, Guidance.named(args.guidance or "paper", args.scale)
 
 
-def _judges(args: argparse.Namespace, run) -> dict | None:
+def _judges(args: argparse.Namespace, guides: list) -> dict | None:
     """``--judge``: a zero-shot CLIP judge, refused when it is the guiding encoder's backbone."""
     from .features import Backbone
     from .synthesis.evaluate import zero_shot_judge
@@ -397,7 +398,7 @@ def _judges(args: argparse.Namespace, run) -> dict | None:
 
     if not args.judge:
         return None
-    if args.judge in {model.backbone for model in _guides(run, args)}:
+    if args.judge in {model.backbone for model in guides}:
         raise UsageError(f"--judge {args.judge} is a backbone the guiding encoder reads; a judge "
                          "must be a model that did not guide the images")  # fmt: skip
     return {args.judge: zero_shot_judge(Backbone.from_spec(args.judge).to(args.device))}

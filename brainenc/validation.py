@@ -70,6 +70,20 @@ def check_cuda(device: str) -> None:
             raise RuntimeError("device='cuda' but torch sees no CUDA device; use device='cpu'")
 
 
+def device_argument(value: str) -> str:
+    """An argparse ``type`` for ``--device``: ``"cpu"``, or ``"cuda"`` where torch sees a CUDA
+    device (argparse then prints the refusal as one line)."""
+    import argparse
+
+    if value not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"choose cpu or cuda; got {value!r}")
+    try:
+        check_cuda(value)
+    except RuntimeError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
 def check_nan_policy(nan_targets: str) -> None:
     """An encoder's ``nan_targets`` hyperparameter must be ``"raise"`` or ``"ignore"``."""
     if nan_targets not in ("raise", "ignore"):

@@ -102,3 +102,22 @@ def test_help_shows_every_default_even_zero(capsys):
         main(["synthesize", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "first noise seed (default: 0)" in text and "images per objective (default: 16)" in text
+
+
+def test_device_argument_refuses_unknown_devices_and_a_missing_gpu_in_one_line(capsys):
+    import argparse
+
+    import torch
+
+    from brainenc.validation import device_argument
+
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--device", default="cpu", type=device_argument)
+    assert parser.parse_args([]).device == "cpu"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--device", "tpu"])
+    assert "argument --device: choose cpu or cuda; got 'tpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--device", "cuda"])
+        assert "torch sees no CUDA device; use device='cpu'" in capsys.readouterr().err

@@ -11,6 +11,13 @@ import pytest
 from brainenc.data._fixtures import write_nsd_fixture
 
 
+def _nsd_subject_options(tmp_path) -> list[str]:
+    """Writes an NSD-format subject 1 (func1pt8mm, 3 sessions) under tmp_path; its options."""
+    write_nsd_fixture(tmp_path / "data" / "nsd", subject=1, n_sessions=3, spaces=("func1pt8mm",))
+    data = ["--data-dir", str(tmp_path / "data"), "--space", "func1pt8mm", "--sessions", "1-3"]
+    return [*data, "--quiet"]
+
+
 @pytest.mark.parametrize("name", ["fit_nsd_subject", "cortical_maps", "synthesize_rois"])
 def test_help(script, name, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -24,9 +31,7 @@ def test_fit_map_and_synthesize_an_nsd_subject_in_func1pt8mm(
     script, tiny_stable_diffusion, tmp_path, capsys
 ):
     """Real NSD file layout and formats (few voxels): volume maps, summary, report, BrainDiVE."""
-    write_nsd_fixture(tmp_path / "data" / "nsd", subject=1, n_sessions=3, spaces=("func1pt8mm",))
-    common = ["--data-dir", str(tmp_path / "data"), "--space", "func1pt8mm", "--sessions", "1-3"]
-    common.append("--quiet")
+    common = _nsd_subject_options(tmp_path)
     run = tmp_path / "run"
     backbone = ["--backbone", "gabor:grid=2"]  # 128 features: a quick fit
     assert script("fit_nsd_subject").main([*common, *backbone, "--out", str(run)]) == 0
@@ -71,9 +76,7 @@ def test_synthesize_guides_with_the_mean_of_several_models(
     script, tiny_stable_diffusion, tmp_path, capsys
 ):
     """--model twice: the run's two encoders guide together; a judge may be neither's backbone."""
-    write_nsd_fixture(tmp_path / "data" / "nsd", subject=1, n_sessions=3, spaces=("func1pt8mm",))
-    common = ["--data-dir", str(tmp_path / "data"), "--space", "func1pt8mm", "--sessions", "1-3"]
-    common.append("--quiet")
+    common = _nsd_subject_options(tmp_path)
     run = tmp_path / "run"
     backbones = ["--backbone", "gabor:grid=2", "--backbone", "gabor:grid=1"]
     assert script("fit_nsd_subject").main([*common, *backbones, "--out", str(run)]) == 0

@@ -33,6 +33,12 @@ def _pixels(images: np.ndarray) -> torch.Tensor:
     return to_tensor(images) * 2 - 1
 
 
+def _configured(defaults: dict, overrides: dict | None) -> tuple[dict, dict]:
+    """``defaults`` with ``overrides`` applied, and the keys that differ from the defaults."""
+    config = {**defaults, **(overrides or {})}
+    return config, {k: v for k, v in config.items() if defaults.get(k) != v}
+
+
 def train_vae(
     *, steps: int = 4000, batch_size: int = 32, n_images: int = 10_000, seed: int = 0,
     config: dict | None = None, device: str = "cpu", progress: bool = True,
@@ -47,7 +53,7 @@ def train_vae(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     images = generate_stimuli(n_images, TRAIN_SEED + seed).images[:]
-    config = {**VAE_CONFIG, **(config or {})}
+    config, changed = _configured(VAE_CONFIG, config)
     vae = AutoencoderKL(**config).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps)
@@ -71,8 +77,8 @@ def train_vae(
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     record = {"steps": steps, "batch_size": batch_size, "heldout_mse": round(mse, 5),
               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    if config != VAE_CONFIG:
-        record["config"] = {k: v for k, v in config.items() if VAE_CONFIG.get(k) != v}
+    if changed:
+        record["config"] = changed
     record["device"] = device
     return vae, record
 
@@ -105,7 +111,7 @@ def train_unet(
         conds = torch.cat([embed_text(stim.captions[i : i + 512]) for i in range(0, n_images, 512)])
         conds, empty = conds.to(device), embed_text([""]).to(device)
     vae.cpu()
-    config = {**UNET_CONFIG, **(config or {})}
+    config, changed = _configured(UNET_CONFIG, config)
     unet = UNet2DConditionModel(**config).to(device)
     ema = EMAModel(unet.parameters(), decay=EMA_DECAY)
     noise_sched = DDPMScheduler(**SCHEDULER_CONFIG)
@@ -140,8 +146,8 @@ def train_unet(
               "min_snr_gamma": MIN_SNR_GAMMA, "ema_decay": EMA_DECAY,
               "condition_dropout": CONDITION_DROPOUT, "device": device,
               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    if config != UNET_CONFIG:
-        record["config"] = {k: v for k, v in config.items() if UNET_CONFIG.get(k) != v}
+    if changed:
+        record["config"] = changed
     return _averaged(unet, ema), record
 
 
