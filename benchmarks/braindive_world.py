@@ -12,8 +12,13 @@ Settings are chosen on other seeds than the ones reported: with ``--select``, ea
 scale runs on the selection seeds (default 1000–1015) and each objective's scale with the
 highest judged-preferred fraction (ties, and the minimised FFA: the higher mean true objective)
 is then run on the test seeds (default 0–63), which nothing was tuned on. Every fraction and
-mean comes with its 95% interval. Writes the images, grids and JSON scores to --out.
+mean comes with its 95% interval. With ``--oversample K``, each run draws K candidates per image
+and keeps the ones the guide scores highest (BrainDiVE's rerank, top 20% at K = 5); the unguided
+run is kept by the same rule, and all candidates are scored too (rows "g. all", "u. all").
+Writes the images, grids and JSON scores to --out.
 
+    python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.25 0.5 1 \
+        --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
     python benchmarks/braindive_world.py --select 0.25 0.5 1 --n 64 [--device cuda]
                                          [--prior PRIOR_FOLDER]
     python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.25 0.5 1 \
@@ -33,6 +38,7 @@ from pathlib import Path
 
 from brainenc.encoders import BrainModel
 from brainenc.synthesis import ROI, Contrast
+from brainenc.synthesis.evaluate import RUNS
 from brainenc.validation import device_argument
 from brainenc.world.prior import PRIOR_DIR
 from brainenc.world.synthesis import (
@@ -48,7 +54,7 @@ CATEGORY_ROIS = ("FFA", "EBA", "PPA", "VWFA", "food")
 def run_objectives(pipeline, objectives, *, n, seed, guidance, args, out=None) -> dict:
     """Synthesize and score every objective on seeds ``seed .. seed + n - 1``; ``guidance`` is
     one recipe, or a recipe per objective name."""
-    unguided = pipeline(None, n_images=n, seed=seed, guidance=None,
+    unguided = pipeline(None, n_images=n * args.oversample, seed=seed, guidance=None,
                         num_inference_steps=args.steps, batch_size=args.batch_size,
                         progress=False)  # fmt: skip
     rows = {}
@@ -58,7 +64,8 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, out=None) -
             objective, subject=args.subject, n_images=n, seed=seed,
             guidance=guidance[objective.name] if isinstance(guidance, dict) else guidance,
             num_inference_steps=args.steps, pipeline=pipeline, unguided=unguided, out=out,
-            device=args.device, batch_size=args.batch_size, progress=False,
+            device=args.device, oversample=args.oversample, batch_size=args.batch_size,
+            progress=False,
         )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 1)
         rows[objective.name] = summary
@@ -98,8 +105,10 @@ def print_table(rows: dict) -> None:
           f"{'world-clip pref.':>16} {'mean true [95% CI]':>22} {'nat. p90':>9} "
           f"{'nat. median pref.':>17}")  # fmt: skip
     for name, summary in rows.items():
-        for run in ("guided", "unguided"):
-            r = summary[run]
+        runs = [(run, summary[run]) for run in RUNS]
+        if "candidates" in summary["guided"]:  # kept images first, then all candidates
+            runs += [(f"{run[0]}. all", summary[run]["candidates"]) for run in RUNS]
+        for run, r in runs:
             judged = r["fractions"]["judge"]
             clip = r["fractions"]["world-clip"]
             pref = _pct(judged["preferred"]) if "preferred" in judged else "-"
@@ -110,6 +119,10 @@ def print_table(rows: dict) -> None:
                   f"{r['mean_true']:>6.2f} [{low:.2f}, {high:.2f}] "
                   f"{summary['natural_true_p90']:>9.2f} "
                   f"{'-' if median is None else f'{median:.2f}':>17}", flush=True)  # fmt: skip
+        diff = summary["true_difference"]
+        kind = "paired" if diff["paired"] else "Welch"
+        print(f"{name:<10} guided - unguided mean true {diff['mean']:+.2f} "
+              f"[{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] ({kind})", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -125,6 +138,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64, help="test images per objective")
     parser.add_argument("--seed", type=int, default=0, help="first test noise seed")
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--oversample", type=int, default=1,
+                        help="draw this many candidates per image and keep the ones the guide "
+                        "scores highest (BrainDiVE keeps the top 20%%: 5; default: 1)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=16,
                         help="images sampled at once (default: 16)")  # fmt: skip
     parser.add_argument("--subject", type=int, default=1)
@@ -142,14 +158,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1; got {args.batch_size}")
+    if args.oversample < 1:
+        parser.error(f"--oversample must be at least 1; got {args.oversample}")
     if len(set(args.backbone)) < len(args.backbone):
         parser.error("--backbone names the same backbone twice")
     if args.select and args.scale is not None:
         parser.error("--scale and --select exclude each other")
     if (
         args.select
-        and args.select_seed < args.seed + args.n
-        and args.seed < args.select_seed + args.select_n
+        and args.select_seed < args.seed + args.n * args.oversample
+        and args.seed < args.select_seed + args.select_n * args.oversample
     ):
         parser.error("the selection seeds overlap the test seeds")
 

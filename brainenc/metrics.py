@@ -204,3 +204,20 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float]:
         raise ValueError("need a 1-D array of at least 2 finite values for a mean interval")
     half = t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
     return float(values.mean() - half), float(values.mean() + half)
+
+
+def difference_interval(a, b, *, paired: bool, confidence: float = 0.95) -> tuple[float, float]:
+    """Confidence interval of ``mean(a) - mean(b)``: Student's t of the differences when the
+    values are paired (the same seeds), Welch's t otherwise (e.g. each run's best images)."""
+    from scipy.stats import ttest_ind
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if paired:
+        if a.shape != b.shape:
+            raise ValueError(f"paired values need the same shape; got {a.shape} and {b.shape}")
+        return mean_interval(a - b, confidence)
+    for values in (a, b):
+        if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
+            raise ValueError("need 1-D arrays of at least 2 finite values for an interval")
+    low, high = ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    return float(low), float(high)

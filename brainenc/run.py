@@ -257,8 +257,11 @@ def _synthesis_setup(record: dict) -> str:
         how.append("scored on shifted, mirrored copies")
     if "steps" in record:
         how.append(f"{record['steps']} steps")
-    n = record.get("n_images")
+    n, k = record.get("n_images"), record.get("oversample", 1)
     rows = f"{n} guided images, then {n} unguided from the same seeds" if n else ""
+    if rows and isinstance(k, int) and k > 1:
+        rows = (f"{n} guided images, then {n} unguided, each the best {n} of the same {n * k} "
+                "seeds by the encoder")  # fmt: skip
     judges = record.get("judges")
     if rows and isinstance(judges, list) and judges:
         rows += f", each labelled by the {judges[0]}"

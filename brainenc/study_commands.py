@@ -97,6 +97,14 @@ def add_study_commands(subparsers) -> None:
     syn.add_argument("--n", type=int, default=16, help="images per objective")
     syn.add_argument("--seed", type=int, default=0, help="first noise seed")
     syn.add_argument(
+        "--oversample",
+        type=int,
+        default=1,
+        metavar="K",
+        help="draw K candidates per image and keep the ones the encoder scores highest "
+        "(BrainDiVE keeps the top 20%%: 5; default 1, no rerank)",
+    )
+    syn.add_argument(
         "--guidance",
         choices=("robust", "paper"),
         default=None,
@@ -287,7 +295,7 @@ def _synthesize(args: argparse.Namespace) -> int:
         raise UsageError("name at least one --roi or --contrast")
     if args.minus and len(args.roi or []) != 1:
         raise UsageError("--minus needs exactly one --roi")
-    check_world_args(args, rois if args.run_dir is None else (), ("n", "steps"))
+    check_world_args(args, rois if args.run_dir is None else (), ("n", "steps", "oversample"))
     if args.run_dir is None and args.model:
         raise UsageError("--model picks models of RUN_DIR; give the results folder first")
     if args.scale is not None and not 0 < args.scale < float("inf"):
@@ -306,7 +314,9 @@ def _synthesize(args: argparse.Namespace) -> int:
     pipe, guidance = _pipeline(args, brain_model.to(args.device), world)
     common = dict(n_images=args.n, seed=args.seed, guidance=guidance,
                   num_inference_steps=args.steps, progress=not args.quiet)  # fmt: skip
-    common["unguided"] = pipe(None, **{**common, "guidance": None})
+    common["unguided"] = pipe(None, **{**common, "guidance": None,
+                                       "n_images": args.n * args.oversample})  # fmt: skip
+    common["oversample"] = args.oversample
     for objective in objectives:
         if world:
             summary = synthesize_world(objective, subject=args.subject, pipeline=pipe, out=out,

@@ -72,3 +72,17 @@ def test_mean_interval_is_students():
     assert abs(low - 0.4457) < 1e-3 and abs(high - 4.5543) < 1e-3  # 2.5 ± t(3) · 1.291 / 2
     with pytest.raises(ValueError, match="at least 2 finite"):
         metrics.mean_interval([1.0, np.nan])
+
+
+def test_difference_interval_is_paired_or_welchs():
+    a, b = [1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 1.0, 1.0]
+    # paired: differences 1, 2, 2, 3 -> 2 ± t(3) · 0.8165 / 2
+    low, high = metrics.difference_interval(a, b, paired=True)
+    assert abs(low - 0.7008) < 1e-3 and abs(high - 3.2992) < 1e-3
+    # Welch: 2 ± t(4.154) · sqrt(1.667 / 4 + 0.333 / 4), wider than paired
+    low, high = metrics.difference_interval(a, b, paired=False)
+    assert abs(low - 0.0651) < 1e-3 and abs(high - 3.9349) < 1e-3
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.difference_interval(a, b[:3], paired=True)
+    with pytest.raises(ValueError, match="at least 2 finite"):
+        metrics.difference_interval(a, [1.0], paired=False)

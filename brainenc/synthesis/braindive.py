@@ -124,6 +124,25 @@ class SynthesisOutput:
         """Images as ``uint8`` (n, H, W, 3)."""
         return (self.images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
+    def top(self, n: int) -> SynthesisOutput:
+        """The ``n`` images with the highest scores, best first: BrainDiVE's rerank by the
+        brain model (Luo et al., 2023, keep the top 20% of their samples, after NeuroGen).
+
+        Unguided samples carry no scores (NaN) until scored, e.g.
+        ``replace(out, scores=pipe.score(objective, out.images))``.
+        """
+        total = len(self.scores)
+        if not 1 <= n <= total:
+            raise ValueError(f"cannot keep {n} of {total} images; keep 1..{total}")
+        if np.isnan(self.scores).any():
+            raise ValueError(
+                "these images have no scores (unguided samples are not scored); score them "
+                "first: replace(output, scores=pipe.score(objective, output.images))"
+            )
+        order = np.argsort(-self.scores, kind="stable")[:n]
+        return replace(self, images=self.images[torch.from_numpy(order)],
+                       scores=self.scores[order], seeds=self.seeds[order])  # fmt: skip
+
 
 class BrainDiVEPipeline:
     """Encoder-guided diffusion, assembled from swappable components.

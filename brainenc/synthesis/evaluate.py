@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,7 @@ def compare_with_unguided(
     judges: dict[str, Judge] | None = None,
     truth=None,
     unguided: SynthesisOutput | None = None,
+    oversample: int = 1,
     batch_size: int = 4,
     progress: bool = True,
 ) -> tuple[dict, dict[str, np.ndarray]]:
@@ -168,52 +169,74 @@ def compare_with_unguided(
         A second model to score the images with, e.g. a simulated subject's noiseless
         responses (reported as ``true``).
     unguided : SynthesisOutput, optional
-        Unguided samples of the same ``n_images`` seeds from ``seed``, made once and shared by
-        several objectives (they do not depend on the objective); made here when not given.
+        Unguided samples of the ``n_images * oversample`` seeds from ``seed``, made once and
+        shared by several objectives (they do not depend on the objective); made here when not
+        given.
+    oversample : int
+        Each run draws ``n_images * oversample`` candidates (seeds ``seed`` onwards) and keeps
+        the ``n_images`` that the pipeline's brain model scores highest
+        (:meth:`SynthesisOutput.top`; BrainDiVE keeps the top 20%: 5). The unguided run is
+        kept by the same rule, so the comparison isolates what guidance adds to reranking.
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
 
     Returns
     -------
     summary : dict
-        Per run (``"guided"``, ``"unguided"``): the predicted objective of each image, its mean
-        and the mean over the top 20% by prediction (BrainDiVE's rerank); with ``truth`` the
-        same for the true objective; with ``judges`` each image's class per judge
-        (``"judged"``).
-    images : dict of uint8 arrays (n, H, W, 3), per run
+        Per run (``"guided"``, ``"unguided"``), of the kept images: their ``seeds``, the
+        predicted objective of each image, its mean and the mean over the top 20% by
+        prediction; with ``truth`` the same for the true objective; with ``judges`` each
+        image's class per judge (``"judged"``). With ``oversample > 1``, the same scores of all
+        candidates under ``"candidates"``.
+    images : dict of uint8 arrays (n, H, W, 3), per run (the kept images)
     """
+    if oversample < 1:
+        raise ValueError(f"oversample must be at least 1; got {oversample}")
     guidance = Guidance.parse(guidance)
+    n_candidates = n_images * oversample
     summary = {"objective": objective.name, "n_images": n_images, "seed": seed,
-               "guidance": asdict(guidance) if guidance else None,
+               "oversample": oversample, "guidance": asdict(guidance) if guidance else None,
                "steps": num_inference_steps, "judges": list(judges or ())}  # fmt: skip
     if unguided is None:
-        unguided = pipe(None, n_images=n_images, seed=seed, guidance=None,
+        unguided = pipe(None, n_images=n_candidates, seed=seed, guidance=None,
                         num_inference_steps=num_inference_steps, batch_size=batch_size,
                         progress=progress)  # fmt: skip
-    elif not np.array_equal(unguided.seeds, np.arange(seed, seed + n_images)):
+    elif not np.array_equal(unguided.seeds, np.arange(seed, seed + n_candidates)):
         raise ValueError(
             f"the unguided samples have seeds {unguided.seeds.min()}..{unguided.seeds.max()}; "
-            f"they must be the guided run's {seed}..{seed + n_images - 1}"
+            f"they must be the guided run's {seed}..{seed + n_candidates - 1}"
         )
-    guided = pipe(objective, n_images=n_images, seed=seed, guidance=guidance,
+    unguided = replace(unguided, scores=pipe.score(objective, unguided.images,
+                                                   brain_input_size=brain_input_size))  # fmt: skip
+    guided = pipe(objective, n_images=n_candidates, seed=seed, guidance=guidance,
                   num_inference_steps=num_inference_steps, brain_input_size=brain_input_size,
                   batch_size=batch_size, progress=progress)  # fmt: skip
     images = {}
     for run, result in zip(RUNS, (guided, unguided), strict=True):
-        predicted = result.scores if result is guided else pipe.score(
-            objective, result.images, brain_input_size=brain_input_size)  # fmt: skip
-        top = np.argsort(-predicted)[: max(1, n_images // 5)]
-        scores = {"predicted": predicted.tolist(), "mean_predicted": float(predicted.mean()),
-                  "top20_mean_predicted": float(predicted[top].mean())}  # fmt: skip
-        if truth is not None:
-            with torch.no_grad():
-                true = objective(truth, result.images.to(_device(truth))).cpu().numpy()
-            scores.update(true=true.tolist(), mean_true=float(true.mean()),
-                          top20_mean_true=float(true[top].mean()))  # fmt: skip
-        if judges:
-            scores["judged"] = {name: list(judge(result.images)) for name, judge in judges.items()}
-        summary[run], images[run] = scores, result.to_uint8()
+        kept = result.top(n_images) if oversample > 1 else result
+        summary[run] = _scores(kept, objective, truth, judges)
+        if oversample > 1:
+            summary[run]["candidates"] = _scores(result, objective, truth, judges)
+        images[run] = kept.to_uint8()
     return summary, images
+
+
+def _scores(result: SynthesisOutput, objective, truth, judges) -> dict:
+    """One run's scores: seeds, predicted (and true) objective with means over all images and
+    over the top 20% by prediction, and each judge's class of every image."""
+    predicted = result.scores
+    top = np.argsort(-predicted)[: max(1, len(predicted) // 5)]
+    scores = {"seeds": result.seeds.tolist(), "predicted": predicted.tolist(),
+              "mean_predicted": float(predicted.mean()),
+              "top20_mean_predicted": float(predicted[top].mean())}  # fmt: skip
+    if truth is not None:
+        with torch.no_grad():
+            true = objective(truth, result.images.to(_device(truth))).cpu().numpy()
+        scores.update(true=true.tolist(), mean_true=float(true.mean()),
+                      top20_mean_true=float(true[top].mean()))  # fmt: skip
+    if judges:
+        scores["judged"] = {name: list(judge(result.images)) for name, judge in judges.items()}
+    return scores
 
 
 def _device(module: torch.nn.Module) -> torch.device:

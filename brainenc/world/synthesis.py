@@ -19,7 +19,7 @@ from ..data.images import to_tensor
 from ..encoders import BrainModel, Encoder
 from ..encoders.brain_model import ImageInput
 from ..features import Backbone, extract_features
-from ..metrics import mean_interval, proportion_interval
+from ..metrics import difference_interval, mean_interval, proportion_interval
 from ..synthesis.braindive import ROBUST_GUIDANCE, BrainDiVEPipeline, Guidance, SynthesisOutput
 from ..synthesis.evaluate import (
     RUNS,
@@ -171,6 +171,7 @@ def synthesize_world(
     bench: WorldBench | None = None,
     out=None,
     device: str = "cpu",
+    oversample: int = 1,
     batch_size: int = 4,
     progress: bool = True,
 ) -> dict:
@@ -180,9 +181,11 @@ def synthesize_world(
     simulator's noiseless responses) and its class by each of :func:`world_judges`. Per run, the
     summary gives the mean true objective with its 95% interval and, per judge, the fraction of
     images of the objective's preferred category and the fraction judged "none", with 95% Wilson
-    intervals. Beside them: the true objective's 90th percentile over 1000 natural world images
-    (``natural_true_p90``) and its median over those of the preferred category
-    (``natural_true_median_preferred``). The default guidance is
+    intervals, and the guided minus unguided mean true objective with its 95% interval
+    (``true_difference``: paired over the same seeds; Welch's with ``oversample > 1``, where
+    each run keeps its own best images). Beside them: the true objective's 90th percentile over
+    1000 natural world images (``natural_true_p90``) and its median over those of the preferred
+    category (``natural_true_median_preferred``). The default guidance is
     :data:`~brainenc.synthesis.ROBUST_GUIDANCE`; a number is the paper's rule at that scale
     (about :data:`PAPER_SCALE` suits the world prior).
 
@@ -195,12 +198,17 @@ def synthesize_world(
         A pipeline to reuse across objectives (its brain model is the guide); built with
         :func:`world_pipeline` when not given.
     unguided : SynthesisOutput, optional
-        Unguided samples of the same seeds, to share across objectives.
+        Unguided samples of the same (candidate) seeds, to share across objectives.
     bench : WorldBench, optional
         The subject's truth, natural images and judges; :meth:`WorldBench.shared` by default.
     out : path, optional
         Writes ``<name>.png`` (guided row(s), then unguided), ``<name>.json`` and every image
         (``<name>/<run>_<i>.png``, ``<name>/<run>.npy``).
+    oversample : int
+        Draw ``n_images * oversample`` candidates per run and keep the ``n_images`` the guide
+        scores highest (BrainDiVE's rerank; see
+        :func:`~brainenc.synthesis.evaluate.compare_with_unguided`); the summary also scores
+        all candidates (``"candidates"``).
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
     """
@@ -219,7 +227,7 @@ def synthesize_world(
     summary, images = compare_with_unguided(
         pipeline, objective, n_images=n_images, seed=seed, guidance=guidance,
         num_inference_steps=num_inference_steps, judges=bench.judges, truth=truth,
-        unguided=unguided, batch_size=batch_size, progress=progress,
+        unguided=unguided, oversample=oversample, batch_size=batch_size, progress=progress,
     )  # fmt: skip
     natural_true, labels = bench.natural_true(objective), bench.natural_labels
     preferred = preferred_category(objective)
@@ -231,9 +239,20 @@ def synthesize_world(
         summary["natural_true_median_preferred"] = float(np.median(of_preferred))
     for run in RUNS:
         _add_intervals(summary[run], preferred)
+        if "candidates" in summary[run]:
+            _add_intervals(summary[run]["candidates"], preferred)
+    summary["true_difference"] = _difference(summary["guided"], summary["unguided"],
+                                             paired=oversample == 1)  # fmt: skip
     if out is not None:
         save_synthesis(out, objective.name, comparison_grid(summary, images), summary, images)
     return summary
+
+
+def _difference(guided: dict, unguided: dict, *, paired: bool) -> dict:
+    """Guided minus unguided mean true objective with its 95% interval: paired over the same
+    seeds, or Welch's when each run kept its own best images."""
+    interval = difference_interval(guided["true"], unguided["true"], paired=paired)
+    return {"mean": guided["mean_true"] - unguided["mean_true"], "ci95": interval, "paired": paired}
 
 
 def _add_intervals(scores: dict, preferred: str | None) -> None:

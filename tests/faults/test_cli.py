@@ -57,6 +57,8 @@ def test_unknown_roi_fails_before_any_fitting(monkeypatch, capsys):
     assert code == 2 and "unknown ROI 'NOPE'; the world's ROIs are V1" in _one_line(err)
     code, err = _run(["synthesize", "--roi", "FFA", "--n", "0"], capsys)
     assert code == 2 and "--n must be at least 1" in _one_line(err)
+    code, err = _run(["synthesize", "--roi", "FFA", "--oversample", "0"], capsys)
+    assert code == 2 and "--oversample must be at least 1" in _one_line(err)
 
 
 @pytest.mark.parametrize(

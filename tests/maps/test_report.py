@@ -14,6 +14,7 @@ from PIL import Image
 from brainenc.cli import main
 from brainenc.maps import build_report
 from brainenc.maps.browser import find_chromium, load_page
+from brainenc.run import _synthesis_setup
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
@@ -187,3 +188,19 @@ def test_benchmark_figures_are_shown_with_their_captions(run_dir):
     images = _decoded_images(html)
     expected = np.asarray(Image.open(run_dir / "benchmarks" / "few_shot.png"))
     np.testing.assert_array_equal(np.asarray(images[-1]), expected)
+
+
+def test_synthesis_setup_says_when_images_were_reranked():
+    record = {"guidance": {"scale": 1.0}, "steps": 25, "n_images": 4, "judges": ["judge"]}
+    assert (
+        _synthesis_setup({**record, "oversample": 1})
+        == _synthesis_setup(record)
+        == (
+            "guidance scale 1; 25 steps. 4 guided images, then 4 unguided from the same seeds, "
+            "each labelled by the judge"
+        )
+    )
+    assert _synthesis_setup({**record, "oversample": 5}).endswith(
+        "4 guided images, then 4 unguided, each the best 4 of the same 20 seeds by the encoder, "
+        "each labelled by the judge"
+    )

@@ -75,7 +75,8 @@ def test_fit_map_and_synthesize_an_nsd_subject_in_func1pt8mm(
 def test_synthesize_guides_with_the_mean_of_several_models(
     script, tiny_stable_diffusion, tmp_path, capsys
 ):
-    """--model twice: the run's two encoders guide together; a judge may be neither's backbone."""
+    """--model twice: the run's two encoders guide together (and rerank 2 candidates per image);
+    a judge may be neither's backbone."""
     common = _nsd_subject_options(tmp_path)
     run = tmp_path / "run"
     backbones = ["--backbone", "gabor:grid=2", "--backbone", "gabor:grid=1"]
@@ -86,9 +87,10 @@ def test_synthesize_guides_with_the_mean_of_several_models(
     assert synthesize([str(run), *options]) == 1
     assert "has 2 models; pick one with --model" in capsys.readouterr().err
     both = ["--model", "gabor:grid=2", "--model", "gabor:grid=1"]
-    assert synthesize([str(run), *options, *both]) == 0
+    assert synthesize([str(run), *options, *both, "--oversample", "2"]) == 0
     scores = json.loads((run / "synthesis" / "V1.json").read_text())
     assert scores["guided"]["mean_predicted"] > scores["unguided"]["mean_predicted"]
+    assert scores["oversample"] == 2 and len(scores["guided"]["candidates"]["seeds"]) == 4
     assert synthesize([str(run), *options, *both, "--judge", "gabor:grid=1"]) == 2
     assert "is a backbone the guiding encoder reads" in capsys.readouterr().err
     assert (

@@ -21,6 +21,7 @@ from brainenc.synthesis import (
     Vertex,
 )
 from brainenc.synthesis.braindive import random_shift_flip
+from brainenc.synthesis.evaluate import compare_with_unguided
 
 STEPS = 8
 
@@ -261,3 +262,41 @@ def test_with_condition_is_classifier_free_guidance(tiny_stable_diffusion, brain
     assert out.images.shape == (2, 3, 16, 16) and np.isfinite(out.scores).all()
     with pytest.raises(ValueError, match="text_scale must be at least 1"):
         pipe.with_condition(caption, text_scale=0.5)
+
+
+def test_top_keeps_the_best_scored_images_best_first(latent_pipeline):
+    out = latent_pipeline(ROI("A"), n_images=5, seed=3, guidance=None, num_inference_steps=STEPS,
+                          progress=False)  # fmt: skip
+    best = out.top(2)
+    order = np.argsort(-out.scores)[:2]
+    np.testing.assert_array_equal(best.seeds, out.seeds[order])
+    np.testing.assert_array_equal(best.scores, out.scores[order])
+    torch.testing.assert_close(best.images, out.images[torch.from_numpy(order)])
+    assert best.scores[0] >= best.scores[1] >= np.delete(out.scores, order).max()
+    with pytest.raises(ValueError, match="cannot keep 6 of 5 images"):
+        out.top(6)
+    unscored = latent_pipeline(None, n_images=2, guidance=None, num_inference_steps=2,
+                               progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match=r"no scores.*pipe\.score"):
+        unscored.top(1)
+
+
+def test_oversampled_comparison_keeps_the_best_of_the_same_candidates(latent_pipeline):
+    kw = dict(n_images=2, seed=3, guidance=ROBUST_GUIDANCE, num_inference_steps=STEPS,
+              progress=False)  # fmt: skip
+    summary, images = compare_with_unguided(latent_pipeline, ROI("A"), oversample=3, **kw)
+    assert summary["oversample"] == 3 and images["guided"].shape == (2, 16, 16, 3)
+    for run in ("guided", "unguided"):
+        kept, candidates = summary[run], summary[run]["candidates"]
+        assert candidates["seeds"] == list(range(3, 9))  # the same candidates in both runs
+        assert kept["predicted"] == sorted(candidates["predicted"], reverse=True)[:2]
+        assert set(kept["seeds"]) <= set(candidates["seeds"])
+    plain, _ = compare_with_unguided(latent_pipeline, ROI("A"), **kw)
+    assert "candidates" not in plain["guided"] and plain["guided"]["seeds"] == [3, 4]
+    assert summary["guided"]["mean_predicted"] >= plain["guided"]["mean_predicted"]
+    unguided = latent_pipeline(None, n_images=2, seed=3, guidance=None,
+                               num_inference_steps=STEPS, progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match=r"seeds 3\.\.4; they must be the guided run.s 3\.\.8"):
+        compare_with_unguided(latent_pipeline, ROI("A"), oversample=3, unguided=unguided, **kw)
+    with pytest.raises(ValueError, match="oversample must be at least 1"):
+        compare_with_unguided(latent_pipeline, ROI("A"), oversample=0, **kw)

@@ -44,6 +44,9 @@ def test_world_synthesis_scores_guided_against_unguided(tmp_path):
         assert fraction["ci95"][0] <= fraction["fraction"] <= fraction["ci95"][1]
         low, high = run["mean_true_ci95"]
         assert low <= run["mean_true"] <= high
+    difference = summary["true_difference"]
+    assert difference["paired"] and difference["ci95"][0] <= difference["mean"]
+    assert difference["mean"] == pytest.approx(guided["mean_true"] - unguided["mean_true"])
     saved = json.loads((tmp_path / "PPA.json").read_text())
     assert saved["natural_true_p90"] == summary["natural_true_p90"]
     assert np.isfinite(saved["natural_true_median_preferred"])
