@@ -9,9 +9,10 @@ printed as a second column, never the headline: the default encoder reads world-
 Objectives: each category ROI, an FFA − PPA contrast and a minimised FFA.
 
 Settings are chosen on other seeds than the ones reported: with ``--select``, each candidate
-scale runs on the selection seeds (default 1000–1015) and each objective's scale with the
-highest judged-preferred fraction (ties, and the minimised FFA: the higher mean true objective)
-is then run on the test seeds (default 0–63), which nothing was tuned on. Every fraction and
+scale runs on the selection seeds (default 1000–1015, times K with ``--oversample K``) and
+each objective's scale with the highest judged-preferred fraction (ties, and the minimised FFA:
+the higher mean true objective) is then run on the test seeds (default 0–63, times K), which
+nothing was tuned on. Every fraction and
 mean comes with its 95% interval. With ``--oversample K``, each run draws K candidates per image
 and keeps the ones the guide scores highest (BrainDiVE's rerank, top 20% at K = 5); the unguided
 run is kept by the same rule, and all candidates are scored too (rows "g. all", "u. all").
@@ -52,8 +53,9 @@ CATEGORY_ROIS = ("FFA", "EBA", "PPA", "VWFA", "food")
 
 
 def run_objectives(pipeline, objectives, *, n, seed, guidance, args, out=None) -> dict:
-    """Synthesize and score every objective on seeds ``seed .. seed + n - 1``; ``guidance`` is
-    one recipe, or a recipe per objective name."""
+    """Synthesize and score every objective on seeds ``seed .. seed + n * oversample - 1``
+    (keeping ``n`` images per run); ``guidance`` is one recipe, or a recipe per objective
+    name."""
     unguided = pipeline(None, n_images=n * args.oversample, seed=seed, guidance=None,
                         num_inference_steps=args.steps, batch_size=args.batch_size,
                         progress=False)  # fmt: skip
@@ -188,8 +190,9 @@ def main() -> None:
     rows = run_objectives(pipeline, objectives, n=args.n, seed=args.seed, guidance=guidance,
                           args=args, out=Path(args.out))  # fmt: skip
     chosen = ", ".join(f"{name} {g.scale:g}" for name, g in guidance.items())
-    print(f"test: {args.guidance} guidance, scales {chosen}, seeds {args.seed}-"
-          f"{args.seed + args.n - 1}, {time.perf_counter() - start:.0f} s")  # fmt: skip
+    last = args.seed + args.n * args.oversample - 1
+    print(f"test: {args.guidance} guidance, scales {chosen}, seeds {args.seed}-{last}, "
+          f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     print_table(rows)
     record["test"] = rows
     Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -135,9 +135,10 @@ class SynthesisOutput:
         if not 1 <= n <= total:
             raise ValueError(f"cannot keep {n} of {total} images; keep 1..{total}")
         if np.isnan(self.scores).any():
+            why = "unguided samples are not scored" if self.guidance is None else "NaN scores"
             raise ValueError(
-                "these images have no scores (unguided samples are not scored); score them "
-                "first: replace(output, scores=pipe.score(objective, output.images))"
+                f"these images have no scores ({why}); score them first: "
+                "replace(output, scores=pipe.score(objective, output.images))"
             )
         order = np.argsort(-self.scores, kind="stable")[:n]
         return replace(self, images=self.images[torch.from_numpy(order)],

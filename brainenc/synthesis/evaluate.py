@@ -184,8 +184,8 @@ def compare_with_unguided(
     -------
     summary : dict
         Per run (``"guided"``, ``"unguided"``), of the kept images: their ``seeds``, the
-        predicted objective of each image, its mean and the mean over the top 20% by
-        prediction; with ``truth`` the same for the true objective; with ``judges`` each
+        predicted objective of each image, its mean and the mean over the top 20% of these
+        images by prediction; with ``truth`` the same for the true objective; with ``judges`` each
         image's class per judge (``"judged"``). With ``oversample > 1``, the same scores of all
         candidates under ``"candidates"``.
     images : dict of uint8 arrays (n, H, W, 3), per run (the kept images)
@@ -246,14 +246,18 @@ def _device(module: torch.nn.Module) -> torch.device:
 
 def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image:
     """The guided row(s) then the unguided ones, titled, each row labelled with its run and
-    each image with its predicted and true objective and the headline judge's label."""
+    each image with its predicted and true objective and the headline judge's label (and its
+    seed, when each run kept its best candidates)."""
     captions, row_labels = [], []
+    oversample = summary.get("oversample", 1)
     columns = min(8, len(images[RUNS[0]]))  # the unguided images start on a row of their own
     for run in RUNS:
         scores = summary[run]
         judged = next(iter(scores.get("judged", {}).values()), None)
         for i in range(len(images[run])):
             lines = [f"predicted {scores['predicted'][i]:.2f}"]
+            if oversample > 1:
+                lines.insert(0, f"seed {scores['seeds'][i]}")
             if "true" in scores:
                 lines.append(f"true {scores['true'][i]:.2f}")
             if judged is not None:
@@ -268,8 +272,14 @@ def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image
         key.append("true: by the simulated subject")
     if judges:
         key.append(f"judged: the class according to {judges[0]}")
+    n = len(images[RUNS[0]])
+    runs = (
+        f"the best {n} guided and unguided images of the same {n * oversample} seeds, best first"
+        if oversample > 1
+        else "guided and unguided images from the same seeds"
+    )
     title = (
-        f"{objective}: guided and unguided images from the same seeds\n"
+        f"{objective}: {runs}\n"
         f"{w}x{h} px images shown at {_SCALE}x ({_SCALE * w} px)\n" + "; ".join(key)
     )
     return image_grid(

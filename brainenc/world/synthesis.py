@@ -182,12 +182,12 @@ def synthesize_world(
     summary gives the mean true objective with its 95% interval and, per judge, the fraction of
     images of the objective's preferred category and the fraction judged "none", with 95% Wilson
     intervals, and the guided minus unguided mean true objective with its 95% interval
-    (``true_difference``: paired over the same seeds; Welch's with ``oversample > 1``, where
-    each run keeps its own best images). Beside them: the true objective's 90th percentile over
-    1000 natural world images (``natural_true_p90``) and its median over those of the preferred
-    category (``natural_true_median_preferred``). The default guidance is
-    :data:`~brainenc.synthesis.ROBUST_GUIDANCE`; a number is the paper's rule at that scale
-    (about :data:`PAPER_SCALE` suits the world prior).
+    (``true_difference``: paired over the same seeds; with ``oversample > 1``, where each run
+    keeps its own best images, Welch's, which is approximate there). Beside them: the true
+    objective's 90th percentile over 1000 natural world images (``natural_true_p90``) and its
+    median over those of the preferred category (``natural_true_median_preferred``). The
+    default guidance is :data:`~brainenc.synthesis.ROBUST_GUIDANCE`; a number is the paper's
+    rule at that scale (about :data:`PAPER_SCALE` suits the world prior).
 
     Parameters
     ----------
@@ -250,7 +250,8 @@ def synthesize_world(
 
 def _difference(guided: dict, unguided: dict, *, paired: bool) -> dict:
     """Guided minus unguided mean true objective with its 95% interval: paired over the same
-    seeds, or Welch's when each run kept its own best images."""
+    seeds, or Welch's when each run kept its own best images (approximate then: both kept sets
+    are the best of one shared pool of candidate seeds, not independent samples)."""
     interval = difference_interval(guided["true"], unguided["true"], paired=paired)
     return {"mean": guided["mean_true"] - unguided["mean_true"], "ci95": interval, "paired": paired}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -275,6 +276,8 @@ def test_top_keeps_the_best_scored_images_best_first(latent_pipeline):
     assert best.scores[0] >= best.scores[1] >= np.delete(out.scores, order).max()
     with pytest.raises(ValueError, match="cannot keep 6 of 5 images"):
         out.top(6)
+    lowest = replace(out, scores=latent_pipeline.score(-ROI("A"), out.images)).top(1)
+    assert lowest.seeds[0] == out.seeds[np.argmin(out.scores)]  # minimising keeps the lowest
     unscored = latent_pipeline(None, n_images=2, guidance=None, num_inference_steps=2,
                                progress=False)  # fmt: skip
     with pytest.raises(ValueError, match=r"no scores.*pipe\.score"):
@@ -290,10 +293,12 @@ def test_oversampled_comparison_keeps_the_best_of_the_same_candidates(latent_pip
         kept, candidates = summary[run], summary[run]["candidates"]
         assert candidates["seeds"] == list(range(3, 9))  # the same candidates in both runs
         assert kept["predicted"] == sorted(candidates["predicted"], reverse=True)[:2]
-        assert set(kept["seeds"]) <= set(candidates["seeds"])
+        by_seed = dict(zip(candidates["seeds"], candidates["predicted"], strict=True))
+        assert [by_seed[s] for s in kept["seeds"]] == kept["predicted"]
     plain, _ = compare_with_unguided(latent_pipeline, ROI("A"), **kw)
     assert "candidates" not in plain["guided"] and plain["guided"]["seeds"] == [3, 4]
-    assert summary["guided"]["mean_predicted"] >= plain["guided"]["mean_predicted"]
+    # the best 2 of seeds 3..8 score at least seeds 3 and 4 (up to batch-size round-off)
+    assert summary["guided"]["mean_predicted"] >= plain["guided"]["mean_predicted"] - 1e-4
     unguided = latent_pipeline(None, n_images=2, seed=3, guidance=None,
                                num_inference_steps=STEPS, progress=False)  # fmt: skip
     with pytest.raises(ValueError, match=r"seeds 3\.\.4; they must be the guided run.s 3\.\.8"):

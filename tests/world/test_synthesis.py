@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from brainenc.cli import build_parser
+from brainenc.metrics import difference_interval
 from brainenc.synthesis import ROBUST_GUIDANCE, ROI, Guidance
 from brainenc.world import CATEGORIES, JUDGE_CLASSES
 from brainenc.world.prior import PRIOR_DIR
@@ -45,8 +46,10 @@ def test_world_synthesis_scores_guided_against_unguided(tmp_path):
         low, high = run["mean_true_ci95"]
         assert low <= run["mean_true"] <= high
     difference = summary["true_difference"]
-    assert difference["paired"] and difference["ci95"][0] <= difference["mean"]
+    assert difference["paired"]
     assert difference["mean"] == pytest.approx(guided["mean_true"] - unguided["mean_true"])
+    paired = difference_interval(guided["true"], unguided["true"], paired=True)
+    assert difference["ci95"] == pytest.approx(paired)
     saved = json.loads((tmp_path / "PPA.json").read_text())
     assert saved["natural_true_p90"] == summary["natural_true_p90"]
     assert np.isfinite(saved["natural_true_median_preferred"])
@@ -55,6 +58,26 @@ def test_world_synthesis_scores_guided_against_unguided(tmp_path):
     assert batch.shape == (2, 64, 64, 3) and batch.dtype == np.uint8
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "PPA" / "unguided_001.png")),
                                   np.load(tmp_path / "PPA" / "unguided.npy")[1])  # fmt: skip
+
+
+@pytest.mark.skipif(not (PRIOR_DIR / "unet").is_dir(), reason="world diffusion prior not built")
+def test_reranked_world_synthesis_scores_kept_images_and_all_candidates():
+    model = world_brain_model(1, n_train=300, progress=False)
+    summary = synthesize_world(ROI("food"), n_images=2, seed=7, oversample=2, progress=False,
+                               num_inference_steps=4, brain_model=model)  # fmt: skip
+    assert summary["oversample"] == 2
+    for run in ("guided", "unguided"):
+        kept, candidates = summary[run], summary[run]["candidates"]
+        assert candidates["seeds"] == [7, 8, 9, 10] and len(kept["true"]) == 2
+        assert kept["predicted"] == sorted(candidates["predicted"], reverse=True)[:2]
+        for scores in (kept, candidates):  # intervals for both
+            assert scores["mean_true_ci95"][0] <= scores["mean_true"] <= scores["mean_true_ci95"][1]
+            assert "preferred" in scores["fractions"]["judge"]
+    difference = summary["true_difference"]
+    assert not difference["paired"]  # each run kept its own images: Welch's interval
+    welch = difference_interval(summary["guided"]["true"], summary["unguided"]["true"],
+                                paired=False)  # fmt: skip
+    assert difference["ci95"] == pytest.approx(welch)
 
 
 @pytest.mark.skipif(not (PRIOR_DIR / "unet").is_dir(), reason="world diffusion prior not built")
