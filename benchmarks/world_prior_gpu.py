@@ -1,16 +1,18 @@
 """A stronger world diffusion prior on a GPU, and whether its unguided samples are cleaner.
 
-Trains a wider, deeper autoencoder than the shipped one (``--vae shipped`` keeps the shipped
-autoencoder), then a wider, deeper latent denoiser on its latents (the same images, captions and
-recipe as :func:`brainenc.world.training.prior.train_vae` and ``train_unet``), writes them as a
-prior folder, and compares the two priors: how much of each region's true activation survives
-their autoencoders (``prior_ceiling.py``), and their unguided samples (same seeds, stream 2,000)
-by the world's independent judge: the share judged "none" and how the five categories are
-balanced. The folder then plugs into the synthesis benchmark, scales chosen on other seeds::
+Trains a wider, deeper autoencoder than the shipped one, with a larger latent (``--vae
+shipped`` keeps the shipped autoencoder), then a wider, deeper latent denoiser on its latents
+(the same images, captions and recipe as :func:`brainenc.world.training.prior.train_vae` and
+``train_unet``), writes them as a prior folder, and compares the two priors: how much of each
+region's true activation survives their autoencoders (``prior_ceiling.py``), and their unguided
+samples (same seeds, stream 2,000) by the world's independent judge: the share judged "none" and
+how the five categories are balanced. The folder then plugs into the synthesis benchmark,
+scales chosen on other seeds::
 
     python benchmarks/world_prior_gpu.py --out brainenc_results/world_prior_large
-    python benchmarks/braindive_world.py --prior brainenc_results/world_prior_large \\
-        --select 0.25 0.5 1 --n 64 --device cuda
+    python benchmarks/braindive_world.py --prior brainenc_results/world_prior_large \
+        --backbone world-clip world-vit --select 0.125 0.25 0.5 1 --select-n 16 \
+        --oversample 5 --n 64 --seed 100 --steps 25 --device cuda
 
 On a CPU, ``--device cpu --vae-steps 2 --steps 2 --batch-size 4 --n-images 16 --samples 4``
 checks the script in about 4 minutes.
@@ -43,8 +45,10 @@ from brainenc.world.training.prior import RECORD_FILE, save_prior, train_unet, t
 LARGE = {"block_out_channels": (64, 128, 256), "layers_per_block": 2, "norm_num_groups": 32}
 """The stronger denoiser: four times the shipped one's width at the bottom, two layers a block."""
 LARGE_VAE = {"block_out_channels": (64, 128, 128), "layers_per_block": 2, "norm_num_groups": 32}
-"""The stronger autoencoder: four times the shipped one's width, two layers a block, the same
-4 × 16 × 16 latent. The shipped one loses a fifth of FFA's response to natural faces."""
+"""The stronger autoencoder: four times the shipped one's width, two layers a block, and a
+latent of ``--latent-channels`` × 16 × 16. The shipped one loses a fifth of FFA's response to
+natural faces, and a wider decoder on its 4-channel latent alone does not win it back
+(``prior_decoder.py``)."""
 SAMPLE_SEED = 2_000
 
 
@@ -66,6 +70,9 @@ def main(argv=None) -> None:
     parser.add_argument("--vae", choices=("large", "shipped"), default="large",
                         help="train a larger autoencoder (default) or keep the shipped "
                         "one")  # fmt: skip
+    parser.add_argument("--latent-channels", type=int, default=8,
+                        help="the larger autoencoder's latent channels (default 8; the shipped "
+                        "one has 4)")  # fmt: skip
     parser.add_argument("--vae-steps", type=int, default=6_000)
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -80,15 +87,17 @@ def main(argv=None) -> None:
     if args.vae == "shipped":
         vae, vae_record = shipped_vae, shipped["vae"]
     else:
+        config = {**LARGE_VAE, "latent_channels": args.latent_channels}
         vae, vae_record = train_vae(steps=args.vae_steps, batch_size=args.batch_size,
-                                    config=LARGE_VAE, device=args.device)  # fmt: skip
+                                    config=config, device=args.device)  # fmt: skip
         print(f"autoencoder trained in {time.perf_counter() - start:.0f} s", flush=True)
     vae = vae.eval().requires_grad_(False)
     clip = Backbone.from_spec("world-clip")
+    channels = vae.config.latent_channels  # the denoiser reads and writes the latent
     unet, record = train_unet(
         vae, lambda texts: clip.embed_text(list(texts)), steps=args.steps,
-        batch_size=args.batch_size, n_images=args.n_images, lr=args.lr, config=LARGE,
-        device=args.device,
+        batch_size=args.batch_size, n_images=args.n_images, lr=args.lr,
+        config={**LARGE, "in_channels": channels, "out_channels": channels}, device=args.device,
     )  # fmt: skip
     folder = save_prior(vae, unet, {"vae": vae_record, "unet": record}, args.out)
     print(f"trained in {time.perf_counter() - start:.0f} s -> {folder}", flush=True)

@@ -1,0 +1,108 @@
+"""Is it the prior's latent or its decoder that blurs faces? A wider decoder on frozen latents.
+
+The shipped autoencoder's decoded natural faces drive FFA less than the faces themselves
+(``prior_ceiling.py``). This trains a new, wider decoder on the shipped encoder's latents, which
+stay as they are (so the shipped denoiser would stay valid), with the autoencoder's own loss on
+its own training stream, and reports every ``--every`` steps what ``prior_ceiling.py`` reports:
+per category region, the median true activation of decoded natural images of its category, and
+the reconstruction error. If the wider decoder's faces beat the shipped decoder's, the decoder
+is the limit; if they stay at the shipped decoder's level as its error falls below the shipped
+one, the latent is::
+
+    python benchmarks/prior_decoder.py [--channels 16 64 128] [--steps 1500] [--batch-size 16]
+                                       [--every 250] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers.models.autoencoders.vae import Decoder
+from prior_ceiling import decoded_truth
+from torch.nn import functional as F
+
+from brainenc.world.prior import VAE_CONFIG, load_prior
+from brainenc.world.stimuli import generate_stimuli
+from brainenc.world.synthesis import WorldBench
+from brainenc.world.training.prior import TRAIN_SEED, _pixels
+
+
+def wider_decoder(vae, channels: tuple[int, ...], layers: int):
+    """A copy of ``vae`` whose decoder is new and has ``channels`` (high to low resolution
+    reversed, as diffusers orders them) and ``layers`` per block; its encoder is frozen."""
+    vae = copy.deepcopy(vae).requires_grad_(False)
+    vae.decoder = Decoder(
+        in_channels=VAE_CONFIG["latent_channels"], out_channels=3,
+        up_block_types=("UpDecoderBlock2D",) * len(channels), block_out_channels=channels,
+        layers_per_block=layers, norm_num_groups=VAE_CONFIG["norm_num_groups"],
+        mid_block_add_attention=False,
+    )  # fmt: skip
+    vae.post_quant_conv.requires_grad_(True)
+    return vae
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, nargs="+", default=[16, 64, 128])
+    parser.add_argument("--layers", type=int, default=1, help="layers per decoder block")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--n-images", type=int, default=10_000, help="training images")
+    parser.add_argument("--every", type=int, default=250, help="measure every this many steps")
+    parser.add_argument("--n", type=int, default=500, help="natural images measured")
+    parser.add_argument("--out", default=None, help="write the numbers as JSON here")
+    args = parser.parse_args()
+    if len(args.channels) != len(VAE_CONFIG["block_out_channels"]):
+        parser.error(f"--channels needs {len(VAE_CONFIG['block_out_channels'])} values: the "
+                     "latent's resolution is set by the number of blocks")  # fmt: skip
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    shipped = load_prior().vae.eval().requires_grad_(False)
+    bench = WorldBench.build(1)
+    images = generate_stimuli(args.n_images, TRAIN_SEED).images[:]
+    with torch.no_grad():  # the frozen encoder's posterior of every training image
+        posteriors = [shipped.encode(_pixels(images[i : i + 500])).latent_dist
+                      for i in range(0, args.n_images, 500)]  # fmt: skip
+        means = torch.cat([p.mean for p in posteriors])
+        stds = torch.cat([p.std for p in posteriors])
+    vae = wider_decoder(shipped, tuple(args.channels), args.layers)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=args.steps)
+    record = {"args": vars(args), "shipped": decoded_truth(shipped, bench, args.n), "wider": []}
+    print(f"shipped decoder: {_line(record['shipped'])}", flush=True)
+    start = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        idx = torch.from_numpy(rng.choice(args.n_images, args.batch_size, replace=False))
+        z = means[idx] + stds[idx] * torch.randn_like(means[idx])
+        x = _pixels(images[idx.numpy()])
+        recon = vae.decode(z).sample
+        loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % args.every == 0 or step == args.steps:
+            vae.eval()
+            row = {"step": step, "seconds": round(time.perf_counter() - start),
+                   **decoded_truth(vae, bench, args.n)}  # fmt: skip
+            vae.train()
+            record["wider"].append(row)
+            print(f"step {step} ({row['seconds']} s): {_line(row)}", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _line(record: dict) -> str:
+    medians = ", ".join(f"{roi} {row['decoded']:.2f}" for roi, row in record["median_true"].items())
+    return f"MSE {record['mse']:.4f}; median true of decoded: {medians}"
+
+
+if __name__ == "__main__":
+    main()
