@@ -12,11 +12,11 @@ Settings are chosen on other seeds than the ones reported: with ``--select``, ea
 scale runs on the selection seeds (default 1000–1015, times K with ``--oversample K``) and
 each objective's scale with the highest judged-preferred fraction (ties, and the minimised FFA:
 the higher mean true objective) is then run on the test seeds (default 0–63, times K), which
-nothing was tuned on. Every fraction and
-mean comes with its 95% interval. With ``--oversample K``, each run draws K candidates per image
-and keeps the ones the guide scores highest (BrainDiVE's rerank, top 20% at K = 5); the unguided
-run is kept by the same rule, and all candidates are scored too (rows "g. all", "u. all").
-Writes the images, grids and JSON scores to --out.
+nothing was tuned on. Every fraction and mean comes with its 95% interval. With
+``--oversample K``, each run draws K candidates per image and keeps the ones the guide scores
+highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the same rule, and
+all candidates are scored too (rows "g. all", "u. all"). Writes the images, grids and JSON
+scores to --out.
 
     python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.25 0.5 1 \
         --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25

@@ -38,9 +38,9 @@ def wider_decoder(vae, channels: tuple[int, ...], layers: int):
     reversed, as diffusers orders them) and ``layers`` per block; its encoder is frozen."""
     vae = copy.deepcopy(vae).requires_grad_(False)
     vae.decoder = Decoder(
-        in_channels=VAE_CONFIG["latent_channels"], out_channels=3,
+        in_channels=vae.config.latent_channels, out_channels=vae.config.out_channels,
         up_block_types=("UpDecoderBlock2D",) * len(channels), block_out_channels=channels,
-        layers_per_block=layers, norm_num_groups=VAE_CONFIG["norm_num_groups"],
+        layers_per_block=layers, norm_num_groups=vae.config.norm_num_groups,
         mid_block_add_attention=False,
     )  # fmt: skip
     vae.post_quant_conv.requires_grad_(True)
@@ -89,10 +89,9 @@ def main() -> None:
         opt.step()
         sched.step()
         if step % args.every == 0 or step == args.steps:
-            vae.eval()
             row = {"step": step, "seconds": round(time.perf_counter() - start),
                    **decoded_truth(vae, bench, args.n)}  # fmt: skip
-            vae.train()
+            vae.train()  # decoded_truth put it in eval mode
             record["wider"].append(row)
             print(f"step {step} ({row['seconds']} s): {_line(row)}", flush=True)
     if args.out:

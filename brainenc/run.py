@@ -258,10 +258,11 @@ def _synthesis_setup(record: dict) -> str:
     if "steps" in record:
         how.append(f"{record['steps']} steps")
     n, k = record.get("n_images"), record.get("oversample", 1)
-    rows = f"{n} guided images, then {n} unguided from the same seeds" if n else ""
-    if rows and isinstance(k, int) and k > 1:
-        rows = (f"{n} guided images, then {n} unguided, each the best {n} of the same {n * k} "
-                "seeds by the encoder")  # fmt: skip
+    if isinstance(k, int) and k > 1:
+        seeds = f", each the best {n} of the same {n * k} seeds by the encoder"
+    else:
+        seeds = " from the same seeds"
+    rows = f"{n} guided images, then {n} unguided{seeds}" if n else ""
     judges = record.get("judges")
     if rows and isinstance(judges, list) and judges:
         rows += f", each labelled by the {judges[0]}"
