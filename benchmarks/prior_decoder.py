@@ -26,6 +26,7 @@ import torch
 from diffusers.models.autoencoders.vae import Decoder
 from prior_ceiling import decoded_truth
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from brainenc.world.prior import VAE_CONFIG, load_prior
 from brainenc.world.stimuli import generate_stimuli
@@ -78,7 +79,7 @@ def main() -> None:
     record = {"args": vars(args), "shipped": decoded_truth(shipped, bench, args.n), "wider": []}
     print(f"shipped decoder: {_line(record['shipped'])}", flush=True)
     start = time.perf_counter()
-    for step in range(1, args.steps + 1):
+    for step in tqdm(range(1, args.steps + 1), desc="wider decoder", unit="step"):
         idx = torch.from_numpy(rng.choice(args.n_images, args.batch_size, replace=False))
         z = means[idx] + stds[idx] * torch.randn_like(means[idx])
         x = _pixels(images[idx.numpy()])
@@ -93,7 +94,7 @@ def main() -> None:
                    **decoded_truth(vae, bench, args.n)}  # fmt: skip
             vae.train()  # decoded_truth put it in eval mode
             record["wider"].append(row)
-            print(f"step {step} ({row['seconds']} s): {_line(row)}", flush=True)
+            tqdm.write(f"step {step} ({row['seconds']} s): {_line(row)}")
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
 
