@@ -58,8 +58,22 @@ def add_world_commands(subparsers) -> None:
         help="build only this model (repeatable; default: all)",
     )
     build.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    build.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help="where the diffusion prior trains (cpu or cuda; default cpu); the other models "
+        "train on the CPU",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(func=_build)
+
+
+def _device(value: str) -> str:
+    """``--device``, checked where it is parsed (imported late: ``--help`` stays light)."""
+    from .validation import device_argument
+
+    return device_argument(value)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -83,5 +97,5 @@ def _demo(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     from .world.build import build_world
 
-    build_world(args.only, seed=args.seed, progress=not args.quiet)
+    build_world(args.only, seed=args.seed, device=args.device, progress=not args.quiet)
     return 0

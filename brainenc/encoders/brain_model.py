@@ -108,7 +108,8 @@ class BrainModel(torch.nn.Module):
         but not the others moves the guide by a fraction only. On the in-silico world, the
         ensemble's predictions of the images it guided follow their true activation more closely
         than one encoder's in four regions of five, without better images (``docs/world.md``).
-        ROIs and space come from the first model; every model must have the same ROIs.
+        ROIs and space come from the first model; every model must have the same ROIs and,
+        where both say, the same space.
         """
         models = list(models)
         if len(models) < 2:
@@ -120,6 +121,12 @@ class BrainModel(torch.nn.Module):
             ):
                 raise ValueError(
                     f"brain model {i} has other ROIs than brain model 0; an ensemble averages "
+                    "predictions of the same targets (fit every member on the same data)"
+                )
+            if not _same_space(model.space, first.space):
+                raise ValueError(
+                    f"brain model {i} predicts targets of space {_space_name(model.space)} but "
+                    f"brain model 0 of {_space_name(first.space)}; an ensemble averages "
                     "predictions of the same targets (fit every member on the same data)"
                 )
         metadata = {"encoder": "ensemble", "members": [m.metadata for m in models]}
@@ -240,3 +247,17 @@ def _bool_mask(mask, name: str) -> np.ndarray:
     if mask.ndim != 1 or mask.dtype != bool:
         raise ValueError(f"ROI {name!r} must be a 1-D boolean mask; got {mask.dtype} {mask.shape}")
     return mask
+
+
+def _same_space(a, b) -> bool:
+    """Whether two spaces (or ``None``: unknown, compatible with any) name the same targets."""
+    if a is None or b is None:
+        return True
+    return (a.name, a.n_targets) == (b.name, b.n_targets) and all(
+        (x is None) == (y is None) and (x is None or np.array_equal(x, y))
+        for x, y in ((a.vertices, b.vertices), (a.mask, b.mask), (a.affine, b.affine))
+    )
+
+
+def _space_name(space) -> str:
+    return "unknown" if space is None else f"{space.name!r} ({space.n_targets} targets)"

@@ -19,6 +19,7 @@ def build_world(
     only: Iterable[str] | None = None,
     *,
     seed: int = 0,
+    device: str = "cpu",
     progress: bool = True,
     say: Callable[[str], None] = print,
 ) -> dict[str, Path]:
@@ -32,6 +33,9 @@ def build_world(
         through the subjects), so rebuild those first (or in the same call) when they changed.
     seed : int
         Training seed of every model.
+    device : str
+        Where the diffusion prior trains (``"cuda"`` takes minutes instead of an hour); the
+        other models train on the CPU in minutes.
     progress : bool
         Show progress bars.
     say : callable
@@ -42,6 +46,9 @@ def build_world(
     dict of str to Path
         The checkpoint written for each model built.
     """
+    from ..validation import check_cuda
+
+    check_cuda(device)
     only = set(WORLD_MODELS if only is None else only)
     unknown = sorted(only - set(WORLD_MODELS))
     if unknown:
@@ -79,8 +86,9 @@ def build_world(
     if "world-prior" in only:
         from .training.prior import train_world_prior
 
-        written["world-prior"] = path = train_world_prior(seed=seed, progress=progress)
-        say(f"world diffusion prior -> {path}")
+        written["world-prior"] = path = train_world_prior(seed=seed, device=device,
+                                                          progress=progress)  # fmt: skip
+        say(f"world diffusion prior ({device}) -> {path}")
     if "in-context" in only:
         from .training.in_context import train_world_in_context
 

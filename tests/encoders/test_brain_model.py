@@ -149,6 +149,12 @@ def test_ensemble_refuses_other_rois_and_targets(model_and_images):
     moved = BrainModel(TinyBackbone(), model.readout, rois={"FFA": ROIS["PPA"], "PPA": ROIS["FFA"]})
     with pytest.raises(ValueError, match="other ROIs than brain model 0"):
         BrainModel.ensemble([model, moved])
+    surface = Space.surface("fsaverage5", vertices=np.arange(N_TARGETS))
+    shifted = Space.surface("fsaverage5", vertices=np.arange(N_TARGETS) + 1)
+    on = [BrainModel(TinyBackbone(), model.readout, rois=ROIS, space=s) for s in (surface, shifted)]
+    with pytest.raises(ValueError, match="brain model 1 predicts targets of space 'fsaverage5'"):
+        BrainModel.ensemble(on)
+    assert BrainModel.ensemble([on[0], model]).space is surface  # an unknown space is compatible
     fewer = BrainModel(TinyBackbone(), torch.nn.Linear(32, N_TARGETS - 1), rois={})
     mixed = BrainModel.ensemble([BrainModel(TinyBackbone(), model.readout), fewer])
     with pytest.raises(ValueError, match="predict different shapes"):

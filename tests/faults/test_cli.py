@@ -74,6 +74,8 @@ def test_unknown_roi_fails_before_any_fitting(monkeypatch, capsys):
         (["synthesize"], "name at least one --roi or --contrast"),
         (["fit", "--world", "--encoder", "quantum"], "unknown encoder 'quantum'"),
         (["map", "{tmp}/nothing", "--world"], "summary.json does not exist"),
+        (["world", "build", "--device", "tpu"], "choose cpu or cuda; got 'tpu'"),
+        (["world", "build", "--only", "nope"], "invalid choice: 'nope'"),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, message):
@@ -123,3 +125,14 @@ def test_device_argument_refuses_unknown_devices_and_a_missing_gpu_in_one_line(c
         with pytest.raises(SystemExit):
             parser.parse_args(["--device", "cuda"])
         assert "torch sees no CUDA device; use device='cpu'" in capsys.readouterr().err
+
+
+def test_world_build_trains_the_prior_on_the_chosen_device(monkeypatch, tmp_path, capsys):
+    import brainenc.world.training.prior as prior
+
+    calls = []
+    monkeypatch.setattr(prior, "train_world_prior",
+                        lambda **kwargs: calls.append(kwargs) or tmp_path)  # fmt: skip
+    assert main(["world", "build", "--only", "world-prior", "--device", "cpu", "--quiet"]) == 0
+    assert calls == [{"seed": 0, "device": "cpu", "progress": False}]
+    assert f"world diffusion prior (cpu) -> {tmp_path}" in capsys.readouterr().out

@@ -178,13 +178,15 @@ def save_prior(vae, unet, record: dict, directory=PRIOR_DIR) -> Path:
     return directory
 
 
-def train_world_prior(*, seed: int = 0, progress: bool = True) -> Path:
-    """Train the autoencoder, then the denoiser on world-clip caption embeddings; save both."""
+def train_world_prior(*, seed: int = 0, device: str = "cpu", progress: bool = True) -> Path:
+    """Train the autoencoder, then the denoiser on world-clip caption embeddings, on ``device``;
+    save both."""
     from ...features import Backbone
 
-    vae, vae_record = train_vae(seed=seed, progress=progress)
+    vae, vae_record = train_vae(seed=seed, device=device, progress=progress)
     clip = Backbone.from_spec("world-clip")
     unet, unet_record = train_unet(
-        vae, lambda texts: clip.embed_text(list(texts)), seed=seed, progress=progress
-    )
+        vae, lambda texts: clip.embed_text(list(texts)), seed=seed, device=device,
+        progress=progress,
+    )  # fmt: skip
     return save_prior(vae, unet, {"vae": vae_record, "unet": unet_record})
