@@ -12,12 +12,17 @@ Settings are chosen on other seeds than the ones reported: with ``--select``, ea
 scale runs on the selection seeds (default 1000–1015, times K with ``--oversample K``) and
 each objective's scale with the highest judged-preferred fraction (ties, and the minimised FFA:
 the higher mean true objective) is then run on the test seeds (default 0–63, times K), which
-nothing was tuned on. Every fraction and mean comes with its 95% interval. With
+nothing was tuned on. ``--backbone`` given more than once names candidate guides (e.g.
+``--backbone world-clip --backbone world-clip world-vit``: the world-clip encoder, or the
+ensemble); with ``--select`` each objective's guide is chosen with its scale, by the same
+rule. Every fraction and mean comes with its 95% interval. With
 ``--oversample K``, each run draws K candidates per image and keeps the ones the guide scores
 highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the same rule, and
 all candidates are scored too (rows "g. all", "u. all"). Writes the images, grids and JSON
 scores to --out.
 
+    python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
+        --select 0.125 0.25 0.5 1 --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
     python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.25 0.5 1 \
         --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
     python benchmarks/braindive_world.py --select 0.25 0.5 1 --n 64 [--device cuda]
@@ -52,13 +57,18 @@ from brainenc.world.synthesis import (
 CATEGORY_ROIS = ("FFA", "EBA", "PPA", "VWFA", "food")
 
 
-def run_objectives(pipeline, objectives, *, n, seed, guidance, args, out=None) -> dict:
+def unguided_samples(pipeline, *, n, seed, args):
+    """The unguided candidates of seeds ``seed .. seed + n * oversample - 1`` (they depend on
+    the prior only, so every guide shares them)."""
+    return pipeline(None, n_images=n * args.oversample, seed=seed, guidance=None,
+                    num_inference_steps=args.steps, batch_size=args.batch_size,
+                    progress=False)  # fmt: skip
+
+
+def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, out=None) -> dict:
     """Synthesize and score every objective on seeds ``seed .. seed + n * oversample - 1``
     (keeping ``n`` images per run); ``guidance`` is one recipe, or a recipe per objective
     name."""
-    unguided = pipeline(None, n_images=n * args.oversample, seed=seed, guidance=None,
-                        num_inference_steps=args.steps, batch_size=args.batch_size,
-                        progress=False)  # fmt: skip
     rows = {}
     for objective in objectives:
         start = time.perf_counter()
@@ -74,27 +84,40 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, out=None) -
     return rows
 
 
-def select_scales(pipeline, objectives, args) -> tuple[dict, dict]:
-    """Each objective's scale among ``args.select``, chosen on the selection seeds: the highest
-    judged-preferred fraction (ties, and objectives without a preferred category: the highest
-    mean true objective)."""
+def select_settings(pipelines, objectives, args) -> tuple[dict, dict]:
+    """Each objective's guide (a key of ``pipelines``) and scale among ``args.select``, chosen
+    on the selection seeds: the highest judged-preferred fraction (ties, and objectives without
+    a preferred category: the highest mean true objective)."""
     table = {objective.name: [] for objective in objectives}
-    for scale in args.select:
-        rows = run_objectives(pipeline, objectives, n=args.select_n, seed=args.select_seed,
-                              guidance=world_guidance(args.guidance, scale), args=args)  # fmt: skip
-        for name, row in rows.items():
-            guided = row["guided"]
-            preferred = guided.get("preferred_fraction")
-            table[name].append({"scale": scale, "mean_true": guided["mean_true"],
-                                "preferred": preferred})  # fmt: skip
-            shown = "" if preferred is None else f"judged preferred {preferred:.0%}, "
-            print(f"select {name} scale {scale:g}: {shown}mean true {guided['mean_true']:.2f} "
-                  f"({row['seconds']:.0f} s)", flush=True)  # fmt: skip
-    chosen = {
-        name: max(rows, key=lambda r: (r["preferred"] or 0.0, r["mean_true"]))["scale"]
-        for name, rows in table.items()
-    }
-    return chosen, table
+    unguided = unguided_samples(next(iter(pipelines.values())), n=args.select_n,
+                                seed=args.select_seed, args=args)  # fmt: skip
+    for guide, pipeline in pipelines.items():
+        for scale in args.select:
+            rows = run_objectives(pipeline, objectives, n=args.select_n, seed=args.select_seed,
+                                  guidance=world_guidance(args.guidance, scale), args=args,
+                                  unguided=unguided)  # fmt: skip
+            for name, row in rows.items():
+                guided = row["guided"]
+                preferred = guided.get("preferred_fraction")
+                table[name].append(
+                    {
+                        "guide": guide,
+                        "scale": scale,
+                        "mean_true": guided["mean_true"],
+                        "preferred": preferred,
+                    }
+                )
+                shown = "" if preferred is None else f"judged preferred {preferred:.0%}, "
+                print(
+                    f"select {name} guide {guide} scale {scale:g}: {shown}mean true "
+                    f"{guided['mean_true']:.2f} ({row['seconds']:.0f} s)",
+                    flush=True,
+                )
+    chosen = {}
+    for name, rows in table.items():
+        best = max(rows, key=lambda r: (r["preferred"] or 0.0, r["mean_true"]))
+        chosen[name] = (best["guide"], best["scale"])
+    return chosen, table  # fmt: skip
 
 
 def _pct(f: dict) -> str:
@@ -147,9 +170,15 @@ def main() -> None:
                         help="images sampled at once (default: 16)")  # fmt: skip
     parser.add_argument("--subject", type=int, default=1)
     parser.add_argument("--encoder", default="linear", help="encoder spec (default: linear)")
-    parser.add_argument("--backbone", nargs="+", default=["world-clip"],
-                        help="the encoder's backbone (default: world-clip); several: the guide "
-                        "is the ensemble of one encoder on each")  # fmt: skip
+    parser.add_argument(
+        "--backbone",
+        nargs="+",
+        action="append",
+        default=None,
+        help="the encoder's backbone (default: world-clip); several: the guide "
+        "is the ensemble of one encoder on each; repeated (with --select): "
+        "candidate guides, one chosen per objective on the selection seeds",
+    )
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
@@ -162,8 +191,14 @@ def main() -> None:
         parser.error(f"--batch-size must be at least 1; got {args.batch_size}")
     if args.oversample < 1:
         parser.error(f"--oversample must be at least 1; got {args.oversample}")
-    if len(set(args.backbone)) < len(args.backbone):
+    args.backbone = args.backbone or [["world-clip"]]
+    if any(len(set(group)) < len(group) for group in args.backbone):
         parser.error("--backbone names the same backbone twice")
+    guides = {"+".join(group): group for group in args.backbone}
+    if len(guides) < len(args.backbone):
+        parser.error("--backbone names the same guide twice")
+    if len(guides) > 1 and not args.select:
+        parser.error("several --backbone guides need --select to choose among them")
     if args.select and args.scale is not None:
         parser.error("--scale and --select exclude each other")
     if (
@@ -173,25 +208,49 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
-    models = [world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
-                                progress=False) for backbone in args.backbone]  # fmt: skip
-    brain_model = models[0] if len(models) == 1 else BrainModel.ensemble(models)
-    pipeline = world_pipeline(brain_model, args.prior, device=args.device)
+    models = {
+        backbone: world_brain_model(
+            args.subject, backbone=backbone, encoder=args.encoder, progress=False
+        )
+        for backbone in dict.fromkeys(b for group in guides.values() for b in group)
+    }
+    pipelines = {}
+    for name, group in guides.items():
+        members = [models[backbone] for backbone in group]
+        brain_model = members[0] if len(members) == 1 else BrainModel.ensemble(members)
+        pipelines[name] = world_pipeline(brain_model, args.prior, device=args.device)
     record = {"args": vars(args)}
     objectives = [ROI(r) for r in CATEGORY_ROIS]
     if not args.rois_only:
         objectives += [Contrast("FFA", "PPA"), -ROI("FFA")]
-    scales = {objective.name: args.scale for objective in objectives}
+    settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
     if args.select:
-        scales, record["selection"] = select_scales(pipeline, objectives, args)
-        print("chosen scales: " + ", ".join(f"{k} {v:g}" for k, v in scales.items()))
-    guidance = {name: world_guidance(args.guidance, scale) for name, scale in scales.items()}
+        settings, record["selection"] = select_settings(pipelines, objectives, args)
+    record["chosen"] = {name: {"guide": g, "scale": scale} for name, (g, scale) in settings.items()}
+    chosen = ", ".join(f"{name} {g} {world_guidance(args.guidance, scale).scale:g}"
+                       for name, (g, scale) in settings.items())  # fmt: skip
     start = time.perf_counter()
-    rows = run_objectives(pipeline, objectives, n=args.n, seed=args.seed, guidance=guidance,
-                          args=args, out=Path(args.out))  # fmt: skip
-    chosen = ", ".join(f"{name} {g.scale:g}" for name, g in guidance.items())
+    unguided = unguided_samples(next(iter(pipelines.values())), n=args.n, seed=args.seed,
+                                args=args)  # fmt: skip
+    rows = {}
+    for guide, pipeline in pipelines.items():
+        mine = [objective for objective in objectives if settings[objective.name][0] == guide]
+        guidance = {o.name: world_guidance(args.guidance, settings[o.name][1]) for o in mine}
+        rows.update(
+            run_objectives(
+                pipeline,
+                mine,
+                n=args.n,
+                seed=args.seed,
+                guidance=guidance,
+                args=args,
+                unguided=unguided,
+                out=Path(args.out),
+            )
+        )
+    rows = {objective.name: rows[objective.name] for objective in objectives}
     last = args.seed + args.n * args.oversample - 1
-    print(f"test: {args.guidance} guidance, scales {chosen}, seeds {args.seed}-{last}, "
+    print(f"test: {args.guidance} guidance, guides and scales {chosen}, seeds {args.seed}-{last}, "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     print_table(rows)
     record["test"] = rows
