@@ -99,25 +99,18 @@ def select_settings(pipelines, objectives, args) -> tuple[dict, dict]:
             for name, row in rows.items():
                 guided = row["guided"]
                 preferred = guided.get("preferred_fraction")
-                table[name].append(
-                    {
-                        "guide": guide,
-                        "scale": scale,
-                        "mean_true": guided["mean_true"],
-                        "preferred": preferred,
-                    }
-                )
+                table[name].append({"guide": guide, "scale": scale,
+                                    "mean_true": guided["mean_true"],
+                                    "preferred": preferred})  # fmt: skip
                 shown = "" if preferred is None else f"judged preferred {preferred:.0%}, "
-                print(
-                    f"select {name} guide {guide} scale {scale:g}: {shown}mean true "
-                    f"{guided['mean_true']:.2f} ({row['seconds']:.0f} s)",
-                    flush=True,
-                )
+                print(f"select {name} guide {guide} scale {scale:g}: {shown}mean true "
+                      f"{guided['mean_true']:.2f} ({row['seconds']:.0f} s)",
+                      flush=True)  # fmt: skip
     chosen = {}
     for name, rows in table.items():
         best = max(rows, key=lambda r: (r["preferred"] or 0.0, r["mean_true"]))
         chosen[name] = (best["guide"], best["scale"])
-    return chosen, table  # fmt: skip
+    return chosen, table
 
 
 def _pct(f: dict) -> str:
@@ -156,8 +149,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=None,
                         help="guidance scale (default: robust 1, paper 30)")  # fmt: skip
     parser.add_argument("--select", type=float, nargs="+", default=None, metavar="SCALE",
-                        help="choose each objective's scale among these on the selection "
-                        "seeds")  # fmt: skip
+                        help="choose each objective's scale (and guide, with several "
+                        "--backbone) among these on the selection seeds")  # fmt: skip
     parser.add_argument("--select-seed", type=int, default=1000)
     parser.add_argument("--select-n", type=int, default=16)
     parser.add_argument("--n", type=int, default=64, help="test images per objective")
@@ -195,7 +188,7 @@ def main() -> None:
     if any(len(set(group)) < len(group) for group in args.backbone):
         parser.error("--backbone names the same backbone twice")
     guides = {"+".join(group): group for group in args.backbone}
-    if len(guides) < len(args.backbone):
+    if len({frozenset(group) for group in args.backbone}) < len(args.backbone):
         parser.error("--backbone names the same guide twice")
     if len(guides) > 1 and not args.select:
         parser.error("several --backbone guides need --select to choose among them")
@@ -208,12 +201,9 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
-    models = {
-        backbone: world_brain_model(
-            args.subject, backbone=backbone, encoder=args.encoder, progress=False
-        )
-        for backbone in dict.fromkeys(b for group in guides.values() for b in group)
-    }
+    backbones = dict.fromkeys(b for group in guides.values() for b in group)
+    models = {backbone: world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
+                                          progress=False) for backbone in backbones}  # fmt: skip
     pipelines = {}
     for name, group in guides.items():
         members = [models[backbone] for backbone in group]
@@ -226,9 +216,10 @@ def main() -> None:
     settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
     if args.select:
         settings, record["selection"] = select_settings(pipelines, objectives, args)
+    settings = {name: (g, world_guidance(args.guidance, scale).scale)
+                for name, (g, scale) in settings.items()}  # fmt: skip
     record["chosen"] = {name: {"guide": g, "scale": scale} for name, (g, scale) in settings.items()}
-    chosen = ", ".join(f"{name} {g} {world_guidance(args.guidance, scale).scale:g}"
-                       for name, (g, scale) in settings.items())  # fmt: skip
+    chosen = ", ".join(f"{name} {g} {scale:g}" for name, (g, scale) in settings.items())
     start = time.perf_counter()
     unguided = unguided_samples(next(iter(pipelines.values())), n=args.n, seed=args.seed,
                                 args=args)  # fmt: skip
@@ -236,18 +227,8 @@ def main() -> None:
     for guide, pipeline in pipelines.items():
         mine = [objective for objective in objectives if settings[objective.name][0] == guide]
         guidance = {o.name: world_guidance(args.guidance, settings[o.name][1]) for o in mine}
-        rows.update(
-            run_objectives(
-                pipeline,
-                mine,
-                n=args.n,
-                seed=args.seed,
-                guidance=guidance,
-                args=args,
-                unguided=unguided,
-                out=Path(args.out),
-            )
-        )
+        rows.update(run_objectives(pipeline, mine, n=args.n, seed=args.seed, guidance=guidance,
+                                   args=args, unguided=unguided, out=Path(args.out)))  # fmt: skip
     rows = {objective.name: rows[objective.name] for objective in objectives}
     last = args.seed + args.n * args.oversample - 1
     print(f"test: {args.guidance} guidance, guides and scales {chosen}, seeds {args.seed}-{last}, "

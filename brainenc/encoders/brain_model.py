@@ -124,10 +124,13 @@ class BrainModel(torch.nn.Module):
                     "predictions of the same targets (fit every member on the same data)"
                 )
             if not _same_space(model.space, first.space):
+                theirs, ours = _space_name(model.space), _space_name(first.space)
+                if theirs == ours:
+                    theirs += " with other vertices, mask or affine"
                 raise ValueError(
-                    f"brain model {i} predicts targets of space {_space_name(model.space)} but "
-                    f"brain model 0 of {_space_name(first.space)}; an ensemble averages "
-                    "predictions of the same targets (fit every member on the same data)"
+                    f"brain model {i} predicts targets of space {theirs} but brain model 0 of "
+                    f"{ours}; an ensemble averages predictions of the same targets (fit every "
+                    "member on the same data)"
                 )
         metadata = {"encoder": "ensemble", "members": [m.metadata for m in models]}
         return cls(ImageInput(), _MeanPrediction(models), rois=first.rois, space=first.space,

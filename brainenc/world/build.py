@@ -48,13 +48,16 @@ def build_world(
     """
     from ..validation import check_cuda
 
-    check_cuda(device)
     only = set(WORLD_MODELS if only is None else only)
     unknown = sorted(only - set(WORLD_MODELS))
     if unknown:
         raise ValueError(
             f"unknown world model {', '.join(unknown)}; choose from {', '.join(WORLD_MODELS)}"
         )
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    if "world-prior" in only:
+        check_cuda(device)
     written = {}
     if "oracle" in only:
         from .training.oracle import save_oracle, train_oracle

@@ -152,7 +152,7 @@ def test_ensemble_refuses_other_rois_and_targets(model_and_images):
     surface = Space.surface("fsaverage5", vertices=np.arange(N_TARGETS))
     shifted = Space.surface("fsaverage5", vertices=np.arange(N_TARGETS) + 1)
     on = [BrainModel(TinyBackbone(), model.readout, rois=ROIS, space=s) for s in (surface, shifted)]
-    with pytest.raises(ValueError, match="brain model 1 predicts targets of space 'fsaverage5'"):
+    with pytest.raises(ValueError, match=r"space 'fsaverage5' \(12 targets\) with other vertices"):
         BrainModel.ensemble(on)
     assert BrainModel.ensemble([on[0], model]).space is surface  # an unknown space is compatible
     fewer = BrainModel(TinyBackbone(), torch.nn.Linear(32, N_TARGETS - 1), rois={})

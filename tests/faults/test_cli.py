@@ -136,3 +136,10 @@ def test_world_build_trains_the_prior_on_the_chosen_device(monkeypatch, tmp_path
     assert main(["world", "build", "--only", "world-prior", "--device", "cpu", "--quiet"]) == 0
     assert calls == [{"seed": 0, "device": "cpu", "progress": False}]
     assert f"world diffusion prior (cpu) -> {tmp_path}" in capsys.readouterr().out
+
+
+def test_build_world_refuses_an_unknown_device_before_training():
+    from brainenc.world.build import build_world
+
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'; got 'tpu'"):
+        build_world(["judge"], device="tpu")
