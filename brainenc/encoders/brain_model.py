@@ -105,9 +105,10 @@ class BrainModel(torch.nn.Module):
         on different backbones.
 
         Guided synthesis then ascends the mean's gradient, so a change that moves one backbone
-        but not the others moves the guide by a fraction only. On the in-silico world, the
-        ensemble's predictions of the images it guided follow their true activation more closely
-        than one encoder's in four regions of five, without better images (``docs/world.md``).
+        but not the others moves the guide by a fraction only. On the in-silico world this
+        saves a guide that one encoder's gradient fools (world-clip's, for bodies), though one
+        encoder with BrainDiVE's rerank at a gentle scale does as well or better in most
+        regions; ``docs/world.md`` chooses the guide per objective on other seeds.
         ROIs and space come from the first model; every model must have the same ROIs and,
         where both say, the same space.
         """
