@@ -14,7 +14,7 @@ autoencoder's::
 ``--save`` writes the trained autoencoder as a diffusers folder (``AutoencoderKL``), for a
 denoiser to be trained on its latents.
 
-About 36 min on 2 CPU cores at 4000 steps.
+About 42 min on 2 CPU cores at 4000 steps.
 """
 
 from __future__ import annotations
