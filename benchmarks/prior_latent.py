@@ -55,7 +55,8 @@ def main() -> None:
         row = record[name]
         regions = ", ".join(f"{roi} {r['decoded']:.2f}" for roi, r in row["median_true"].items())
         print(f"{name:<7} MSE {row['mse']:.4f}; median true of decoded images: {regions}")
-    images = ", ".join(f"{roi} {r['images']:.2f}" for roi, r in row["median_true"].items())
+    shipped = record["shipped"]["median_true"].items()
+    images = ", ".join(f"{roi} {r['images']:.2f}" for roi, r in shipped)
     print(f"images  median true: {images}")
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
