@@ -15,7 +15,11 @@ the higher mean true objective) is then run on the test seeds (default 0–63, t
 nothing was tuned on. ``--backbone`` given more than once names candidate guides (e.g.
 ``--backbone world-clip --backbone world-clip world-vit``: the world-clip encoder, or the
 ensemble); with ``--select`` each objective's guide is chosen with its scale, by the same
-rule. Every fraction and mean comes with its 95% interval. With
+rule. ``--min-preferred F`` changes the rule: the highest mean true objective among the
+settings judged preferred at least a fraction F of the time. ``--selection SUMMARY`` reuses
+the selection rows of an earlier run made with the same selection settings (and refuses one
+made with others), so another rule or other test seeds need not rerun it. Every fraction and
+mean comes with its 95% interval. With
 ``--oversample K``, each run draws K candidates per image and keeps the ones the guide scores
 highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the same rule, and
 all candidates are scored too (rows "g. all", "u. all"). Writes the images, grids and JSON
@@ -23,6 +27,10 @@ scores to --out.
 
     python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
         --select 0.125 0.25 0.5 1 --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
+    python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
+        --select 0.125 0.25 0.5 1 --select-n 16 --oversample 5 --n 64 --seed 420 --steps 25 \
+        --min-preferred 0.8 \
+        --selection benchmarks/results/braindive_world_guides_seeds100-419.json
     python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.25 0.5 1 \
         --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
     python benchmarks/braindive_world.py --select 0.25 0.5 1 --n 64 [--device cuda]
@@ -84,10 +92,9 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, o
     return rows
 
 
-def select_settings(pipelines, objectives, args) -> tuple[dict, dict]:
-    """Each objective's guide (a key of ``pipelines``) and scale among ``args.select``, chosen
-    on the selection seeds: the highest judged-preferred fraction (ties, and objectives without
-    a preferred category: the highest mean true objective)."""
+def run_selection(pipelines, objectives, args) -> dict:
+    """Every (guide, scale) of ``pipelines`` × ``args.select`` on the selection seeds: per
+    objective, a row per setting with its judged-preferred fraction and mean true objective."""
     table = {objective.name: [] for objective in objectives}
     unguided = unguided_samples(next(iter(pipelines.values())), n=args.select_n,
                                 seed=args.select_seed, args=args)  # fmt: skip
@@ -106,11 +113,65 @@ def select_settings(pipelines, objectives, args) -> tuple[dict, dict]:
                 print(f"select {name} guide {guide} scale {scale:g}: {shown}mean true "
                       f"{guided['mean_true']:.2f} ({row['seconds']:.0f} s)",
                       flush=True)  # fmt: skip
+    return table
+
+
+def choose_settings(table: dict, min_preferred: float | None = None) -> dict:
+    """Each objective's ``(guide, scale)`` from its selection rows (:func:`run_selection`).
+
+    Without ``min_preferred``: the highest judged-preferred fraction, ties to the higher mean
+    true objective. With it: the highest mean true objective among the settings judged the
+    preferred category at least that often, or the first rule where none is. Objectives
+    without a preferred category (``preferred`` None) take the highest mean true objective.
+    """
     chosen = {}
     for name, rows in table.items():
-        best = max(rows, key=lambda r: (r["preferred"] or 0.0, r["mean_true"]))
+        judged_first = max(rows, key=lambda r: (r["preferred"] or 0.0, r["mean_true"]))
+        passing = [
+            r for r in rows
+            if min_preferred is not None and (r["preferred"] is None
+                                              or r["preferred"] >= min_preferred)
+        ]  # fmt: skip
+        best = max(passing, key=lambda r: r["mean_true"]) if passing else judged_first
         chosen[name] = (best["guide"], best["scale"])
-    return chosen, table
+    return chosen
+
+
+SELECTION_ARGS = ("guidance", "select", "select_seed", "select_n", "steps", "oversample",
+                  "batch_size", "subject", "encoder", "backbone", "device")  # fmt: skip
+"""The arguments a recorded selection must share with a run that reuses it."""
+
+
+def reuse_selection(path, args, objectives) -> dict:
+    """The selection table of an earlier run's ``summary.json``, checked to have been made with
+    this run's selection arguments (:data:`SELECTION_ARGS`, the prior) for its objectives."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--selection {path}: cannot read it as JSON ({error})") from None
+    if not isinstance(record, dict) or "selection" not in record or "args" not in record:
+        raise SystemExit(f"--selection {path}: no selection in it; give the summary.json of "
+                         "a run with --select")  # fmt: skip
+    recorded, mine = record["args"], json.loads(json.dumps(vars(args)))
+    differ = [key for key in SELECTION_ARGS if recorded.get(key) != mine.get(key)]
+    if _prior_key(recorded.get("prior", "")) != _prior_key(args.prior):
+        differ.append("prior")
+    if differ:
+        shown = "; ".join(f"--{k.replace('_', '-')} {recorded.get(k)!r} there, {mine.get(k)!r} "
+                          "here" for k in differ)  # fmt: skip
+        raise SystemExit(f"--selection {path} was made with other settings ({shown}); rerun "
+                         "the selection or give the same settings")  # fmt: skip
+    missing = [o.name for o in objectives if o.name not in record["selection"]]
+    if missing:
+        raise SystemExit(f"--selection {path} has no rows for {', '.join(missing)}; rerun the "
+                         "selection for them")  # fmt: skip
+    return {o.name: record["selection"][o.name] for o in objectives}
+
+
+def _prior_key(path) -> str:
+    """A prior folder as runs compare it: the shipped prior wherever the package lies."""
+    path = Path(path)
+    return "shipped" if path.parts[-4:] == PRIOR_DIR.parts[-4:] else str(path.resolve())
 
 
 def _pct(f: dict) -> str:
@@ -151,6 +212,13 @@ def main() -> None:
     parser.add_argument("--select", type=float, nargs="+", default=None, metavar="SCALE",
                         help="choose each objective's scale (and guide, with several "
                         "--backbone) among these on the selection seeds")  # fmt: skip
+    parser.add_argument("--min-preferred", type=float, default=None, metavar="F",
+                        help="choose the highest mean true objective among the settings "
+                        "judged preferred at least this often (default: the highest judged "
+                        "fraction)")  # fmt: skip
+    parser.add_argument("--selection", default=None, metavar="SUMMARY",
+                        help="reuse the selection of an earlier run's summary.json (made with "
+                        "the same selection settings) instead of rerunning it")  # fmt: skip
     parser.add_argument("--select-seed", type=int, default=1000)
     parser.add_argument("--select-n", type=int, default=16)
     parser.add_argument("--n", type=int, default=64, help="test images per objective")
@@ -192,6 +260,10 @@ def main() -> None:
         parser.error("--backbone names the same guide twice")
     if len(guides) > 1 and not args.select:
         parser.error("several --backbone guides need --select to choose among them")
+    if (args.selection or args.min_preferred is not None) and not args.select:
+        parser.error("--selection and --min-preferred need --select")
+    if args.min_preferred is not None and not 0 <= args.min_preferred <= 1:
+        parser.error(f"--min-preferred must lie in 0..1; got {args.min_preferred}")
     if args.select and args.scale is not None:
         parser.error("--scale and --select exclude each other")
     if (
@@ -201,6 +273,12 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
+    objectives = [ROI(r) for r in CATEGORY_ROIS]
+    if not args.rois_only:
+        objectives += [Contrast("FFA", "PPA"), -ROI("FFA")]
+    record = {"args": vars(args)}
+    if args.selection:  # checked before any model is built
+        record["selection"] = reuse_selection(args.selection, args, objectives)
     backbones = dict.fromkeys(b for group in guides.values() for b in group)
     models = {backbone: world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
                                           progress=False) for backbone in backbones}  # fmt: skip
@@ -209,13 +287,11 @@ def main() -> None:
         members = [models[backbone] for backbone in group]
         brain_model = members[0] if len(members) == 1 else BrainModel.ensemble(members)
         pipelines[name] = world_pipeline(brain_model, args.prior, device=args.device)
-    record = {"args": vars(args)}
-    objectives = [ROI(r) for r in CATEGORY_ROIS]
-    if not args.rois_only:
-        objectives += [Contrast("FFA", "PPA"), -ROI("FFA")]
     settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
     if args.select:
-        settings, record["selection"] = select_settings(pipelines, objectives, args)
+        if "selection" not in record:
+            record["selection"] = run_selection(pipelines, objectives, args)
+        settings = choose_settings(record["selection"], args.min_preferred)
     settings = {name: (g, world_guidance(args.guidance, scale).scale)
                 for name, (g, scale) in settings.items()}  # fmt: skip
     record["chosen"] = {name: {"guide": g, "scale": scale} for name, (g, scale) in settings.items()}

@@ -74,18 +74,29 @@ def tiny_stable_diffusion(tiny_diffusion, tmp_path_factory) -> Path:
     return folder
 
 
-SCRIPTS = Path(__file__).parents[1] / "scripts"
+ROOT = Path(__file__).parents[1]
 
 
-@pytest.fixture
-def script(monkeypatch):
-    """``script(name)`` -> the module of ``scripts/<name>.py`` (with scripts/ importable)."""
-    monkeypatch.syspath_prepend(str(SCRIPTS))
+def _module_loader(monkeypatch, folder: Path):
+    monkeypatch.syspath_prepend(str(folder))
 
     def _load(name: str):
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
 
     return _load
+
+
+@pytest.fixture
+def script(monkeypatch):
+    """``script(name)`` -> the module of ``scripts/<name>.py`` (with scripts/ importable)."""
+    return _module_loader(monkeypatch, ROOT / "scripts")
+
+
+@pytest.fixture
+def benchmark_module(monkeypatch):
+    """``benchmark_module(name)`` -> the module of ``benchmarks/<name>.py`` (with benchmarks/
+    importable)."""
+    return _module_loader(monkeypatch, ROOT / "benchmarks")

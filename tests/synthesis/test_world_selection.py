@@ -1,0 +1,139 @@
+"""How ``benchmarks/braindive_world.py`` chooses each objective's guide and scale on the
+selection seeds, and how it reuses a recorded selection (the rules behind the synthesis tables of
+docs/world.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pytest
+
+from brainenc.world.prior import PRIOR_DIR
+
+
+def _row(guide, scale, mean_true, preferred):
+    return {"guide": guide, "scale": scale, "mean_true": mean_true, "preferred": preferred}
+
+
+TABLE = {
+    # judged-first takes the 100% setting; mean-true-first the best of those at >= 80%
+    "EBA": [
+        _row("clip", 0.125, 0.87, 1.0),
+        _row("ens", 0.25, 1.77, 0.9375),
+        _row("ens", 0.5, 1.90, 0.6875),
+    ],
+    # a tie in the judged fraction goes to the higher mean true
+    "VWFA": [_row("clip", 0.25, 1.62, 0.9375), _row("ens", 0.25, 1.49, 0.9375)],
+    # nothing reaches 80%: both rules fall back to the highest judged fraction
+    "PPA": [_row("clip", 1.0, 2.0, 0.5), _row("ens", 1.0, 1.0, 0.75)],
+    # no preferred category (a minimised region): the highest mean true under both rules
+    "min-FFA": [_row("clip", 0.25, 0.90, None), _row("ens", 0.5, 0.95, None)],
+}
+
+
+def test_judged_first_rule(benchmark_module):
+    bw = benchmark_module("braindive_world")
+    assert bw.choose_settings(TABLE) == {
+        "EBA": ("clip", 0.125), "VWFA": ("clip", 0.25), "PPA": ("ens", 1.0),
+        "min-FFA": ("ens", 0.5),
+    }  # fmt: skip
+
+
+def test_mean_true_among_settings_judged_preferred_often_enough(benchmark_module):
+    bw = benchmark_module("braindive_world")
+    assert bw.choose_settings(TABLE, 0.8) == {
+        "EBA": ("ens", 0.25), "VWFA": ("clip", 0.25), "PPA": ("ens", 1.0),
+        "min-FFA": ("ens", 0.5),
+    }  # fmt: skip
+    assert bw.choose_settings(TABLE, 0.6)["EBA"] == ("ens", 0.5)
+
+
+def _args(**changes):
+    args = dict(guidance="robust", select=[0.125, 0.25], select_seed=1000, select_n=16,
+                steps=25, oversample=5, batch_size=16, subject=1, encoder="linear",
+                backbone=[["world-clip"], ["world-clip", "world-vit"]], device="cpu",
+                prior=str(PRIOR_DIR), seed=420, n=64, selection=None)  # fmt: skip
+    return argparse.Namespace(**{**args, **changes})
+
+
+def _objectives(*names):
+    return [argparse.Namespace(name=name) for name in names]
+
+
+def _summary(tmp_path, args, table=TABLE):
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"args": vars(args), "selection": table, "chosen": {}}))
+    return path
+
+
+def test_reuses_a_selection_made_with_the_same_settings(benchmark_module, tmp_path):
+    bw = benchmark_module("braindive_world")
+    # another test seed and size, and the shipped prior found under another checkout
+    recorded = _args(seed=100, n=32, prior="/elsewhere/brainenc/world/weights/world_prior")
+    path = _summary(tmp_path, recorded)
+    table = bw.reuse_selection(path, _args(), _objectives("VWFA", "EBA"))
+    assert table == {"VWFA": TABLE["VWFA"], "EBA": TABLE["EBA"]}
+
+
+@pytest.mark.parametrize(
+    ("recorded", "message"),
+    [
+        (_args(steps=50), "--steps 50 there, 25 here"),
+        (_args(select=[0.25, 0.5]), "--select [0.25, 0.5] there, [0.125, 0.25] here"),
+        (_args(backbone=[["world-clip"]]), "--backbone [['world-clip']] there"),
+        (_args(prior="/some/other_prior"), "(--prior '/some/other_prior' there"),
+    ],
+)
+def test_refuses_a_selection_made_with_other_settings(benchmark_module, tmp_path, recorded,
+                                                      message):  # fmt: skip
+    bw = benchmark_module("braindive_world")
+    with pytest.raises(SystemExit, match="made with other settings") as error:
+        bw.reuse_selection(_summary(tmp_path, recorded), _args(), _objectives("EBA"))
+    assert message in str(error.value)
+
+
+def test_refuses_a_selection_without_the_objective_or_a_file_that_is_not_one(
+    benchmark_module, tmp_path
+):
+    bw = benchmark_module("braindive_world")
+    path = _summary(tmp_path, _args())
+    with pytest.raises(SystemExit, match="has no rows for FFA-PPA; rerun the selection"):
+        bw.reuse_selection(path, _args(), _objectives("EBA", "FFA-PPA"))
+    path.write_text(json.dumps({"args": vars(_args()), "test": {}}))
+    with pytest.raises(SystemExit, match=r"no selection in it; give the summary\.json of a run"):
+        bw.reuse_selection(path, _args(), _objectives("EBA"))
+    path.write_text("{not json")
+    with pytest.raises(SystemExit, match="cannot read it as JSON"):
+        bw.reuse_selection(path, _args(), _objectives("EBA"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--selection", "summary.json"], "--selection and --min-preferred need --select"),
+        (["--select", "1", "--min-preferred", "80"], "--min-preferred must lie in 0..1"),
+    ],
+)
+def test_selection_options_are_checked_before_any_model_is_built(
+    benchmark_module, monkeypatch, capsys, argv, message
+):
+    bw = benchmark_module("braindive_world")
+    monkeypatch.setattr(sys, "argv", ["braindive_world.py", *argv])
+    monkeypatch.setattr(bw, "world_brain_model", pytest.fail)
+    with pytest.raises(SystemExit):
+        bw.main()
+    assert message in capsys.readouterr().err
+
+
+def test_a_mismatched_selection_fails_before_any_model_is_built(
+    benchmark_module, monkeypatch, tmp_path
+):
+    bw = benchmark_module("braindive_world")
+    path = _summary(tmp_path, _args(steps=50))
+    monkeypatch.setattr(sys, "argv", ["braindive_world.py", "--select", "0.125", "0.25",
+                                      "--steps", "25", "--selection", str(path)])  # fmt: skip
+    monkeypatch.setattr(bw, "world_brain_model", pytest.fail)
+    with pytest.raises(SystemExit, match="--steps 50 there, 25 here"):
+        bw.main()
