@@ -1,16 +1,24 @@
-"""Is it the prior's latent or its decoder that blurs faces? A wider decoder on frozen latents.
+"""Is it the prior's latent or its decoder that blurs faces? A new decoder on frozen latents.
 
 The shipped autoencoder's decoded natural faces drive FFA less than the faces themselves
-(``prior_ceiling.py``). This trains a new, wider decoder on the shipped encoder's latents, which
-stay as they are (so the shipped denoiser would stay valid), with the autoencoder's own loss on
-its own training stream, and reports every ``--every`` steps what ``prior_ceiling.py`` reports:
-per category region, the median true activation of decoded natural images of its category, and
-the reconstruction error. If the wider decoder's faces beat the shipped decoder's, the decoder
-is the limit; if they stay at the shipped decoder's level as its error falls below the shipped
-one, the latent is::
+(``prior_ceiling.py``). This trains a decoder on the shipped encoder's latents, which stay as
+they are (so the shipped denoiser stays valid), on the autoencoder's own training stream, and
+reports every ``--every`` steps what ``prior_ceiling.py`` reports: per category region, the
+median true activation of decoded natural images of its category, and the reconstruction
+error. The decoder is new and wider (``--channels``, ``--layers``), or the shipped one trained
+further (``--from-shipped``). Its loss is the autoencoder's own (L1 + MSE) or, with
+``--adversarial W``, that plus W times a hinge loss against a small patch discriminator trained
+with it from scratch (as latent-diffusion autoencoders sharpen their decoders; the
+discriminator is the only other network, and neither guide, judge nor truth takes part). If the
+new decoder's faces beat the shipped decoder's, the decoder (or its loss) is the limit; if they
+stay at the shipped decoder's level as its error falls below the shipped one, the latent is::
 
     python benchmarks/prior_decoder.py [--channels 16 64 128] [--steps 1500] [--batch-size 16]
                                        [--every 250] [--out FILE]
+    python benchmarks/prior_decoder.py --from-shipped --adversarial 0.05 [--save FOLDER]
+
+``--save`` writes the autoencoder with the new decoder as a diffusers folder
+(``AutoencoderKL``).
 """
 
 from __future__ import annotations
@@ -34,6 +42,33 @@ from brainenc.world.synthesis import WorldBench
 from brainenc.world.training.prior import TRAIN_SEED, _pixels
 
 
+class PatchDiscriminator(torch.nn.Module):
+    """Real-or-decoded logits for overlapping patches of 64 × 64 images in [-1, 1]."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        act = torch.nn.LeakyReLU(0.2)
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, width, 4, stride=2, padding=1), act,
+            torch.nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            torch.nn.GroupNorm(8, 2 * width), act,
+            torch.nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+            torch.nn.GroupNorm(8, 2 * width), act,
+            torch.nn.Conv2d(2 * width, 1, 3, padding=1),
+        )  # fmt: skip
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+def shipped_decoder(vae):
+    """A copy of ``vae`` whose encoder is frozen and whose decoder trains on."""
+    vae = copy.deepcopy(vae).requires_grad_(False)
+    vae.decoder.requires_grad_(True)
+    vae.post_quant_conv.requires_grad_(True)
+    return vae
+
+
 def wider_decoder(vae, channels: tuple[int, ...], layers: int):
     """A copy of ``vae`` whose decoder is new and has ``channels`` (high to low resolution
     reversed, as diffusers orders them) and ``layers`` per block; its encoder is frozen."""
@@ -55,10 +90,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n-images", type=int, default=10_000, help="training images")
+    parser.add_argument("--from-shipped", action="store_true",
+                        help="train the shipped decoder on, not a new, wider one")  # fmt: skip
+    parser.add_argument("--adversarial", type=float, default=0.0, metavar="W",
+                        help="add W times a patch critic's hinge loss (default: 0)")  # fmt: skip
     parser.add_argument("--every", type=int, default=250, help="measure every this many steps")
     parser.add_argument("--n", type=int, default=500, help="natural images measured")
     parser.add_argument("--out", default=None, help="write the numbers as JSON here")
+    parser.add_argument("--save", default=None, help="write the autoencoder here")
     args = parser.parse_args()
+    if args.adversarial < 0:
+        parser.error(f"--adversarial must be at least 0; got {args.adversarial}")
     if len(args.channels) != len(VAE_CONFIG["block_out_channels"]):
         parser.error(f"--channels needs {len(VAE_CONFIG['block_out_channels'])} values: the "
                      "latent's resolution is set by the number of blocks")  # fmt: skip
@@ -72,10 +114,15 @@ def main() -> None:
                       for i in range(0, args.n_images, 500)]  # fmt: skip
         means = torch.cat([p.mean for p in posteriors])
         stds = torch.cat([p.std for p in posteriors])
-    vae = wider_decoder(shipped, tuple(args.channels), args.layers)
+    if args.from_shipped:
+        vae, lr = shipped_decoder(shipped), 2e-4  # already trained: a gentler rate
+    else:
+        vae, lr = wider_decoder(shipped, tuple(args.channels), args.layers), 1e-3
     params = [p for p in vae.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=args.steps)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=args.steps)
+    critic = PatchDiscriminator() if args.adversarial else None
+    critic_opt = critic and torch.optim.AdamW(critic.parameters(), lr=2e-4, betas=(0.5, 0.9))
     record = {"args": vars(args), "shipped": decoded_truth(shipped, bench, args.n), "wider": []}
     print(f"shipped decoder: {_line(record['shipped'])}", flush=True)
     start = time.perf_counter()
@@ -85,10 +132,18 @@ def main() -> None:
         x = _pixels(images[idx.numpy()])
         recon = vae.decode(z).sample
         loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        if critic is not None:
+            loss = loss - args.adversarial * critic(recon).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
+        if critic is not None:  # hinge: real patches above +1, decoded ones below -1
+            critic_loss = (F.relu(1 - critic(x)).mean()
+                           + F.relu(1 + critic(recon.detach())).mean())  # fmt: skip
+            critic_opt.zero_grad()
+            critic_loss.backward()
+            critic_opt.step()
         if step % args.every == 0 or step == args.steps:
             row = {"step": step, "seconds": round(time.perf_counter() - start),
                    **decoded_truth(vae, bench, args.n)}  # fmt: skip
@@ -97,6 +152,8 @@ def main() -> None:
             tqdm.write(f"step {step} ({row['seconds']} s): {_line(row)}")
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    if args.save:
+        vae.save_pretrained(args.save)
 
 
 def _line(record: dict) -> str:
