@@ -4,7 +4,8 @@ Every image the prior draws is decoded by its autoencoder, so a region's respons
 natural images bounds what any sampler reaches with it. Encodes and decodes natural world images
 (stream 15,000, the images that calibrate synthesis) and reports, per category region, the
 median true activation of the images of its category and of their reconstructions (subject 1),
-and the reconstruction error::
+the reconstruction error, and the truth's two terms (category evidence, contrast energy) of
+images and reconstructions::
 
     python benchmarks/prior_ceiling.py [--prior FOLDER] [--n 500] [--out FILE]
 """
@@ -26,19 +27,38 @@ from brainenc.world.synthesis import PREFERRED, WorldBench
 
 def decoded_truth(vae, bench: WorldBench, n: int = 500) -> dict:
     """Reconstruction MSE of ``n`` natural images of ``bench`` and, per category region, the
-    median true activation of the images of its category and of their reconstructions."""
+    median true activation of the images of its category and of their reconstructions.
+
+    Beside them, the two terms of the truth: per category, the median category evidence
+    (:meth:`~brainenc.world.subjects.WorldSubject.category_evidence`) of its images and of
+    their reconstructions (``median_evidence``), and the median contrast energy of all images
+    and reconstructions (``median_contrast_energy``), which early areas and the low-level term
+    of category regions read."""
     images, labels = bench.natural_images[:n], bench.natural_labels[:n]
+    subject = bench.truth.readout
     vae = vae.cpu().eval()
     with torch.no_grad():
         latents = vae.encode(images * 2 - 1).latent_dist.mode()
         decoded = ((vae.decode(latents).sample + 1) / 2).clamp(0, 1)
-        record = {"n": n, "mse": float(torch.mean((decoded - images) ** 2)), "median_true": {}}
+        batches = (("images", images), ("decoded", decoded))
+        record = {"n": n, "mse": float(torch.mean((decoded - images) ** 2)), "median_true": {},
+                  "median_evidence": {}}  # fmt: skip
         for roi, category in PREFERRED.items():
             mask = labels == CATEGORIES.index(category)
             record["median_true"][roi] = {
                 name: float(np.median(ROI(roi)(bench.truth, batch[mask]).numpy()))
-                for name, batch in (("images", images), ("decoded", decoded))
+                for name, batch in batches
             }
+        for c, category in enumerate(CATEGORIES):
+            mask = labels == c
+            record["median_evidence"][category] = {
+                name: float(np.median(subject.category_evidence(batch[mask])[:, c].numpy()))
+                for name, batch in batches
+            }
+        record["median_contrast_energy"] = {
+            name: float(np.median(subject.contrast_energy(batch).mean(1).numpy()))
+            for name, batch in batches
+        }
     return record
 
 
@@ -57,6 +77,10 @@ def main() -> None:
     for roi, row in record["median_true"].items():
         print(f"{roi:<5} ({PREFERRED[roi]}): median true {row['images']:.2f}, "
               f"decoded {row['decoded']:.2f}")  # fmt: skip
+    for category, row in record["median_evidence"].items():
+        print(f"{category:<5} evidence: median {row['images']:.2f}, decoded {row['decoded']:.2f}")
+    energy = record["median_contrast_energy"]
+    print(f"contrast energy: median {energy['images']:.3f}, decoded {energy['decoded']:.3f}")
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
 

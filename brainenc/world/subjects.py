@@ -284,9 +284,14 @@ class WorldSubject(nn.Module):
         energy = (lum - fine) ** 2 + (fine - coarse) ** 2
         return F.avg_pool2d(energy, IMAGE_SIZE // ENERGY_GRID).flatten(1) * 100.0
 
-    def _raw(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def category_evidence(self, images: torch.Tensor) -> torch.Tensor:
+        """The category evidence every region weighs, (n, 5) over :data:`CATEGORIES`: the
+        oracle's, z-scored over the reference images; float images (n, 3, H, W) in [0, 1]."""
         evidence = self.oracle.evidence(images) ** EVIDENCE_POWER
-        evidence = (evidence - self.evidence_mean) / self.evidence_std
+        return (evidence - self.evidence_mean) / self.evidence_std
+
+    def _raw(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        evidence = self.category_evidence(images)
         drive = (self.contrast_energy(images) @ self.prf_weights.T + 1e-4) ** self.exponent
         zdrive = DRIVE_SATURATION * torch.tanh((drive - self.drive_mean) / self.drive_std
                                                / DRIVE_SATURATION)  # fmt: skip

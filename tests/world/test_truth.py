@@ -128,3 +128,18 @@ def test_oracle_and_judge_train_reproducibly_from_scratch():
     assert 0 <= record["heldout_accuracy"] <= 1 and 0 <= record["off_manifold_evidence_p99"] <= 1
     judge, record = train_judge(steps=2, batch_size=16, progress=False)
     assert not judge.training and set(record) >= {"world_accuracy", "off_manifold_none"}
+
+
+def test_category_evidence_is_z_scored_over_the_reference_images(world_subject):
+    """The evidence regions weigh has mean 0 and SD 1 per category over the reference images,
+    and an image's own category stands out."""
+    from brainenc.world.subjects import N_REFERENCE, REFERENCE_SEED
+
+    stim = generate_stimuli(N_REFERENCE, REFERENCE_SEED)
+    with torch.no_grad():
+        evidence = world_subject.category_evidence(to_tensor(stim.images[:])).numpy()
+    assert evidence.shape == (N_REFERENCE, len(CATEGORIES))
+    np.testing.assert_allclose(evidence.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(evidence.std(0, ddof=1), 1, atol=1e-3)
+    own = evidence[np.arange(N_REFERENCE), stim.labels]
+    assert np.median(own) > 1.5 and (own > evidence.mean(1)).mean() > 0.95
