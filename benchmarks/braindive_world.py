@@ -18,8 +18,9 @@ ensemble); with ``--select`` each objective's guide is chosen with its scale, by
 rule. ``--min-preferred F`` changes the rule: the highest mean true objective among the
 settings judged preferred at least a fraction F of the time. ``--selection SUMMARY`` reuses
 the selection rows of an earlier run made with the same selection settings (and refuses one
-made with others), so another rule or other test seeds need not rerun it. Every fraction and
-mean comes with its 95% interval. With
+made with others), so another rule or other test seeds need not rerun it; ``--settings
+SUMMARY`` takes the guides and scales an earlier run chose, e.g. to run them with another
+``--prior``. Every fraction and mean comes with its 95% interval. With
 ``--oversample K``, each run draws K candidates per image and keeps the ones the guide scores
 highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the same rule, and
 all candidates are scored too (rows "g. all", "u. all"). Writes the images, grids and JSON
@@ -31,6 +32,9 @@ scores to --out.
         --select 0.125 0.25 0.5 1 --select-n 16 --oversample 5 --n 64 --seed 420 --steps 25 \
         --min-preferred 0.8 \
         --selection benchmarks/results/braindive_world_guides_seeds100-419.json
+    python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
+        --oversample 5 --n 64 --seed 420 --steps 25 --prior PRIOR_FOLDER \
+        --settings benchmarks/results/braindive_world_minpref_seeds420-739.json
     python benchmarks/braindive_world.py --backbone world-clip world-vit --select 0.25 0.5 1 \
         --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
     python benchmarks/braindive_world.py --select 0.25 0.5 1 --n 64 [--device cuda]
@@ -145,13 +149,7 @@ SELECTION_ARGS = ("guidance", "select", "select_seed", "select_n", "steps", "ove
 def reuse_selection(path, args, objectives) -> dict:
     """The selection table of an earlier run's ``summary.json``, checked to have been made with
     this run's selection arguments (:data:`SELECTION_ARGS`, the prior) for its objectives."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"--selection {path}: cannot read it as JSON ({error})") from None
-    if not isinstance(record, dict) or "selection" not in record or "args" not in record:
-        raise SystemExit(f"--selection {path}: no selection in it; give the summary.json of "
-                         "a run with --select")  # fmt: skip
+    record = _read_summary(path, "--selection", "selection")
     recorded, mine = record["args"], json.loads(json.dumps(vars(args)))
     differ = [key for key in SELECTION_ARGS if recorded.get(key) != mine.get(key)]
     if _prior_key(recorded.get("prior", "")) != _prior_key(args.prior):
@@ -166,6 +164,39 @@ def reuse_selection(path, args, objectives) -> dict:
         raise SystemExit(f"--selection {path} has no rows for {', '.join(missing)}; rerun the "
                          "selection for them")  # fmt: skip
     return {o.name: record["selection"][o.name] for o in objectives}
+
+
+def reuse_settings(path, args, objectives, guides) -> dict:
+    """The guides and scales an earlier run's ``summary.json`` chose (its ``chosen``), for the
+    test seeds of this run (e.g. with another prior); each guide must be one of ``guides``."""
+    record = _read_summary(path, "--settings", "chosen")
+    if record["args"].get("guidance") != args.guidance:
+        raise SystemExit(f"--settings {path} chose scales for {record['args'].get('guidance')!r} "
+                         f"guidance, not {args.guidance!r}; give --guidance "
+                         f"{record['args'].get('guidance')}")  # fmt: skip
+    settings = {}
+    for objective in objectives:
+        chosen = record["chosen"].get(objective.name)
+        if chosen is None:
+            raise SystemExit(f"--settings {path} chose nothing for {objective.name}")
+        if chosen["guide"] not in guides:
+            raise SystemExit(f"--settings {path} chose the guide {chosen['guide']} for "
+                             f"{objective.name}; give it with --backbone "
+                             f"{chosen['guide'].replace('+', ' ')}")  # fmt: skip
+        settings[objective.name] = (chosen["guide"], chosen["scale"])
+    return settings
+
+
+def _read_summary(path, option: str, key: str) -> dict:
+    """A ``summary.json`` of this benchmark that holds ``key``, or a one-line exit."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{option} {path}: cannot read it as JSON ({error})") from None
+    if not isinstance(record, dict) or key not in record or "args" not in record:
+        raise SystemExit(f"{option} {path}: no {key} in it; give the summary.json of a run "
+                         "with --select")  # fmt: skip
+    return record
 
 
 def _prior_key(path) -> str:
@@ -219,6 +250,10 @@ def main() -> None:
     parser.add_argument("--selection", default=None, metavar="SUMMARY",
                         help="reuse the selection of an earlier run's summary.json (made with "
                         "the same selection settings) instead of rerunning it")  # fmt: skip
+    parser.add_argument("--settings", default=None, metavar="SUMMARY",
+                        help="take each objective's guide and scale from an earlier run's "
+                        "summary.json (no selection), e.g. to run them with another "
+                        "--prior")  # fmt: skip
     parser.add_argument("--select-seed", type=int, default=1000)
     parser.add_argument("--select-n", type=int, default=16)
     parser.add_argument("--n", type=int, default=64, help="test images per objective")
@@ -258,8 +293,11 @@ def main() -> None:
     guides = {"+".join(group): group for group in args.backbone}
     if len({frozenset(group) for group in args.backbone}) < len(args.backbone):
         parser.error("--backbone names the same guide twice")
-    if len(guides) > 1 and not args.select:
-        parser.error("several --backbone guides need --select to choose among them")
+    if args.settings and (args.select or args.scale is not None):
+        parser.error("--settings excludes --select and --scale")
+    if len(guides) > 1 and not (args.select or args.settings):
+        parser.error("several --backbone guides need --select (or --settings) to choose "
+                     "among them")  # fmt: skip
     if (args.selection or args.min_preferred is not None) and not args.select:
         parser.error("--selection and --min-preferred need --select")
     if args.min_preferred is not None and not 0 <= args.min_preferred <= 1:
@@ -279,6 +317,8 @@ def main() -> None:
     record = {"args": vars(args)}
     if args.selection:  # checked before any model is built
         record["selection"] = reuse_selection(args.selection, args, objectives)
+    if args.settings:
+        settings = reuse_settings(args.settings, args, objectives, guides)
     backbones = dict.fromkeys(b for group in guides.values() for b in group)
     models = {backbone: world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
                                           progress=False) for backbone in backbones}  # fmt: skip
@@ -287,7 +327,8 @@ def main() -> None:
         members = [models[backbone] for backbone in group]
         brain_model = members[0] if len(members) == 1 else BrainModel.ensemble(members)
         pipelines[name] = world_pipeline(brain_model, args.prior, device=args.device)
-    settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
+    if not args.settings:
+        settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
     if args.select:
         if "selection" not in record:
             record["selection"] = run_selection(pipelines, objectives, args)

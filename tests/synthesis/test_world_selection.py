@@ -114,6 +114,8 @@ def test_refuses_a_selection_without_the_objective_or_a_file_that_is_not_one(
     [
         (["--selection", "summary.json"], "--selection and --min-preferred need --select"),
         (["--select", "1", "--min-preferred", "80"], "--min-preferred must lie in 0..1"),
+        (["--settings", "summary.json", "--scale", "1"], "--settings excludes --select and"),
+        (["--backbone", "a", "--backbone", "b"], "several --backbone guides need --select"),
     ],
 )
 def test_selection_options_are_checked_before_any_model_is_built(
@@ -137,3 +139,20 @@ def test_a_mismatched_selection_fails_before_any_model_is_built(
     monkeypatch.setattr(bw, "world_brain_model", pytest.fail)
     with pytest.raises(SystemExit, match="--steps 50 there, 25 here"):
         bw.main()
+
+
+def test_takes_the_settings_an_earlier_run_chose(benchmark_module, tmp_path):
+    bw = benchmark_module("braindive_world")
+    path = tmp_path / "summary.json"
+    chosen = {"EBA": {"guide": "world-clip+world-vit", "scale": 0.25},
+              "FFA": {"guide": "world-clip", "scale": 0.25}}  # fmt: skip
+    path.write_text(json.dumps({"args": vars(_args()), "chosen": chosen}))
+    guides = {"world-clip": ["world-clip"], "world-clip+world-vit": ["world-clip", "world-vit"]}
+    settings = bw.reuse_settings(path, _args(), _objectives("FFA", "EBA"), guides)
+    assert settings == {"FFA": ("world-clip", 0.25), "EBA": ("world-clip+world-vit", 0.25)}
+    with pytest.raises(SystemExit, match="give it with --backbone world-clip world-vit"):
+        bw.reuse_settings(path, _args(), _objectives("EBA"), {"world-clip": ["world-clip"]})
+    with pytest.raises(SystemExit, match="chose nothing for PPA"):
+        bw.reuse_settings(path, _args(), _objectives("PPA"), guides)
+    with pytest.raises(SystemExit, match="'robust' guidance, not 'paper'; give --guidance robust"):
+        bw.reuse_settings(path, _args(guidance="paper"), _objectives("FFA"), guides)
