@@ -150,15 +150,7 @@ def reuse_selection(path, args, objectives) -> dict:
     """The selection table of an earlier run's ``summary.json``, checked to have been made with
     this run's selection arguments (:data:`SELECTION_ARGS`, the prior) for its objectives."""
     record = _read_summary(path, "--selection", "selection")
-    recorded, mine = record["args"], json.loads(json.dumps(vars(args)))
-    differ = [key for key in SELECTION_ARGS if recorded.get(key) != mine.get(key)]
-    if _prior_key(recorded.get("prior", "")) != _prior_key(args.prior):
-        differ.append("prior")
-    if differ:
-        shown = "; ".join(f"--{k.replace('_', '-')} {recorded.get(k)!r} there, {mine.get(k)!r} "
-                          "here" for k in differ)  # fmt: skip
-        raise SystemExit(f"--selection {path} was made with other settings ({shown}); rerun "
-                         "the selection or give the same settings")  # fmt: skip
+    _check_same(record["args"], args, SELECTION_ARGS, path, "--selection", prior=True)
     missing = [o.name for o in objectives if o.name not in record["selection"]]
     if missing:
         raise SystemExit(f"--selection {path} has no rows for {', '.join(missing)}; rerun the "
@@ -166,14 +158,24 @@ def reuse_selection(path, args, objectives) -> dict:
     return {o.name: record["selection"][o.name] for o in objectives}
 
 
+SETTINGS_ARGS = ("guidance", "steps", "oversample", "subject", "encoder")
+"""The arguments a run must share with the run whose chosen settings it takes."""
+
+
 def reuse_settings(path, args, objectives, guides) -> dict:
     """The guides and scales an earlier run's ``summary.json`` chose (its ``chosen``), for the
-    test seeds of this run (e.g. with another prior); each guide must be one of ``guides``."""
+    test seeds of this run (e.g. with another prior): the run must share
+    :data:`SETTINGS_ARGS` with it, its test seeds must not overlap the seeds the settings were
+    chosen on, and each chosen guide must be one of ``guides``."""
     record = _read_summary(path, "--settings", "chosen")
-    if record["args"].get("guidance") != args.guidance:
-        raise SystemExit(f"--settings {path} chose scales for {record['args'].get('guidance')!r} "
-                         f"guidance, not {args.guidance!r}; give --guidance "
-                         f"{record['args'].get('guidance')}")  # fmt: skip
+    recorded = record["args"]
+    _check_same(recorded, args, SETTINGS_ARGS, path, "--settings")
+    if recorded.get("select") and _overlap(
+        (recorded["select_seed"], recorded["select_n"] * recorded["oversample"]),
+        (args.seed, args.n * args.oversample),
+    ):
+        raise SystemExit(f"--settings {path} was chosen on seeds from {recorded['select_seed']}, "
+                         "which this run's test seeds overlap; give another --seed")  # fmt: skip
     settings = {}
     for objective in objectives:
         chosen = record["chosen"].get(objective.name)
@@ -187,6 +189,24 @@ def reuse_settings(path, args, objectives, guides) -> dict:
     return settings
 
 
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether seed ranges ``(first, count)`` overlap."""
+    return a[0] < b[0] + b[1] and b[0] < a[0] + a[1]
+
+
+def _check_same(recorded: dict, args, keys, path, option: str, *, prior: bool = False) -> None:
+    """Exit with one line naming every argument of ``keys`` (and the prior) that differs."""
+    mine = json.loads(json.dumps(vars(args)))
+    differ = [key for key in keys if recorded.get(key) != mine.get(key)]
+    if prior and _prior_key(recorded.get("prior", "")) != _prior_key(args.prior):
+        differ.append("prior")
+    if differ:
+        shown = "; ".join(f"--{k.replace('_', '-')} {recorded.get(k)!r} there, {mine.get(k)!r} "
+                          "here" for k in differ)  # fmt: skip
+        raise SystemExit(f"{option} {path} was made with other settings ({shown}); rerun it or "
+                         "give the same settings")  # fmt: skip
+
+
 def _read_summary(path, option: str, key: str) -> dict:
     """A ``summary.json`` of this benchmark that holds ``key``, or a one-line exit."""
     try:
@@ -194,8 +214,8 @@ def _read_summary(path, option: str, key: str) -> dict:
     except (OSError, ValueError) as error:
         raise SystemExit(f"{option} {path}: cannot read it as JSON ({error})") from None
     if not isinstance(record, dict) or key not in record or "args" not in record:
-        raise SystemExit(f"{option} {path}: no {key} in it; give the summary.json of a run "
-                         "with --select")  # fmt: skip
+        what = "a run with --select" if key == "selection" else "a run of this benchmark"
+        raise SystemExit(f"{option} {path}: no {key} in it; give the summary.json of {what}")
     return record
 
 
@@ -245,8 +265,8 @@ def main() -> None:
                         "--backbone) among these on the selection seeds")  # fmt: skip
     parser.add_argument("--min-preferred", type=float, default=None, metavar="F",
                         help="choose the highest mean true objective among the settings "
-                        "judged preferred at least this often (default: the highest judged "
-                        "fraction)")  # fmt: skip
+                        "judged preferred at least this often (where none is, and by default: "
+                        "the highest judged fraction)")  # fmt: skip
     parser.add_argument("--selection", default=None, metavar="SUMMARY",
                         help="reuse the selection of an earlier run's summary.json (made with "
                         "the same selection settings) instead of rerunning it")  # fmt: skip
@@ -304,10 +324,8 @@ def main() -> None:
         parser.error(f"--min-preferred must lie in 0..1; got {args.min_preferred}")
     if args.select and args.scale is not None:
         parser.error("--scale and --select exclude each other")
-    if (
-        args.select
-        and args.select_seed < args.seed + args.n * args.oversample
-        and args.seed < args.select_seed + args.select_n * args.oversample
+    if args.select and _overlap(
+        (args.select_seed, args.select_n * args.oversample), (args.seed, args.n * args.oversample)
     ):
         parser.error("the selection seeds overlap the test seeds")
 

@@ -154,5 +154,21 @@ def test_takes_the_settings_an_earlier_run_chose(benchmark_module, tmp_path):
         bw.reuse_settings(path, _args(), _objectives("EBA"), {"world-clip": ["world-clip"]})
     with pytest.raises(SystemExit, match="chose nothing for PPA"):
         bw.reuse_settings(path, _args(), _objectives("PPA"), guides)
-    with pytest.raises(SystemExit, match="'robust' guidance, not 'paper'; give --guidance robust"):
+    with pytest.raises(SystemExit, match="--guidance 'robust' there, 'paper' here"):
         bw.reuse_settings(path, _args(guidance="paper"), _objectives("FFA"), guides)
+
+
+def test_settings_need_the_same_sampling_and_fresh_test_seeds(benchmark_module, tmp_path):
+    bw = benchmark_module("braindive_world")
+    path = tmp_path / "summary.json"
+    chosen = {"FFA": {"guide": "world-clip", "scale": 0.25}}
+    path.write_text(json.dumps({"args": vars(_args()), "chosen": chosen}))
+    guides = {"world-clip": ["world-clip"]}
+    with pytest.raises(SystemExit, match="--steps 25 there, 50 here"):
+        bw.reuse_settings(path, _args(steps=50), _objectives("FFA"), guides)
+    # the recorded selection seeds are 1000..1079 (16 kept of 5 each)
+    for seed in (1000, 1079, 1000 - 64 * 5 + 1):
+        with pytest.raises(SystemExit, match="chosen on seeds from 1000, which this run's test"):
+            bw.reuse_settings(path, _args(seed=seed), _objectives("FFA"), guides)
+    for seed in (1080, 1000 - 64 * 5):
+        assert bw.reuse_settings(path, _args(seed=seed), _objectives("FFA"), guides)
