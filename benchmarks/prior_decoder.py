@@ -17,8 +17,10 @@ stay at the shipped decoder's level as its error falls below the shipped one, th
                                        [--every 250] [--out FILE]
     python benchmarks/prior_decoder.py --from-shipped --adversarial 0.05 [--save FOLDER]
 
-``--save`` writes the autoencoder with the new decoder as a diffusers folder
-(``AutoencoderKL``).
+``--save FOLDER`` (with ``--from-shipped``) writes the shipped prior with this autoencoder in
+place of its own, a prior folder for ``braindive_world.py --prior FOLDER`` (the denoiser is the
+shipped one: the latents are unchanged); its ``record.json`` notes the new decoder's training
+and its error on the natural images.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -36,7 +39,7 @@ from prior_ceiling import decoded_truth
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from brainenc.world.prior import VAE_CONFIG, load_prior
+from brainenc.world.prior import PRIOR_DIR, VAE_CONFIG, load_prior
 from brainenc.world.stimuli import generate_stimuli
 from brainenc.world.synthesis import WorldBench
 from brainenc.world.training.prior import TRAIN_SEED, _pixels
@@ -69,6 +72,10 @@ def shipped_decoder(vae):
     return vae
 
 
+CHANNELS = [16, 64, 128]
+"""The wider decoder's default channels (the shipped one has 16, 32, 32)."""
+
+
 def wider_decoder(vae, channels: tuple[int, ...], layers: int):
     """A copy of ``vae`` whose decoder is new and has ``channels`` (high to low resolution
     reversed, as diffusers orders them) and ``layers`` per block; its encoder is frozen."""
@@ -85,7 +92,7 @@ def wider_decoder(vae, channels: tuple[int, ...], layers: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--channels", type=int, nargs="+", default=[16, 64, 128])
+    parser.add_argument("--channels", type=int, nargs="+", default=CHANNELS)
     parser.add_argument("--layers", type=int, default=1, help="layers per decoder block")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -97,10 +104,17 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=250, help="measure every this many steps")
     parser.add_argument("--n", type=int, default=500, help="natural images measured")
     parser.add_argument("--out", default=None, help="write the numbers as JSON here")
-    parser.add_argument("--save", default=None, help="write the autoencoder here")
+    parser.add_argument("--save", default=None,
+                        help="write the shipped prior with this autoencoder here")  # fmt: skip
     args = parser.parse_args()
     if args.adversarial < 0:
         parser.error(f"--adversarial must be at least 0; got {args.adversarial}")
+    if args.from_shipped and (args.channels != CHANNELS or args.layers != 1):
+        parser.error("--channels and --layers shape a new decoder; --from-shipped trains the "
+                     "shipped one")  # fmt: skip
+    if args.save and not args.from_shipped:
+        parser.error("--save needs --from-shipped: a wider decoder does not fit the shipped "
+                     "autoencoder's configuration")  # fmt: skip
     if len(args.channels) != len(VAE_CONFIG["block_out_channels"]):
         parser.error(f"--channels needs {len(VAE_CONFIG['block_out_channels'])} values: the "
                      "latent's resolution is set by the number of blocks")  # fmt: skip
@@ -123,10 +137,10 @@ def main() -> None:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=args.steps)
     critic = PatchDiscriminator() if args.adversarial else None
     critic_opt = critic and torch.optim.AdamW(critic.parameters(), lr=2e-4, betas=(0.5, 0.9))
-    record = {"args": vars(args), "shipped": decoded_truth(shipped, bench, args.n), "wider": []}
+    record = {"args": vars(args), "shipped": decoded_truth(shipped, bench, args.n), "trained": []}
     print(f"shipped decoder: {_line(record['shipped'])}", flush=True)
     start = time.perf_counter()
-    for step in tqdm(range(1, args.steps + 1), desc="wider decoder", unit="step"):
+    for step in tqdm(range(1, args.steps + 1), desc="decoder", unit="step"):
         idx = torch.from_numpy(rng.choice(args.n_images, args.batch_size, replace=False))
         z = means[idx] + stds[idx] * torch.randn_like(means[idx])
         x = _pixels(images[idx.numpy()])
@@ -148,12 +162,18 @@ def main() -> None:
             row = {"step": step, "seconds": round(time.perf_counter() - start),
                    **decoded_truth(vae, bench, args.n)}  # fmt: skip
             vae.train()  # decoded_truth put it in eval mode
-            record["wider"].append(row)
+            record["trained"].append(row)
             tqdm.write(f"step {step} ({row['seconds']} s): {_line(row)}")
     if args.out:
         Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
     if args.save:
-        vae.save_pretrained(args.save)
+        shutil.copytree(PRIOR_DIR, args.save, dirs_exist_ok=True)
+        vae.save_pretrained(Path(args.save, "vae"))
+        trained = json.loads(Path(args.save, "record.json").read_text())
+        settings = {k: v for k, v in vars(args).items() if k not in ("channels", "layers")}
+        trained["vae"]["decoder"] = {"trained_by": "benchmarks/prior_decoder.py", **settings,
+                                     "natural_mse": record["trained"][-1]["mse"]}  # fmt: skip
+        Path(args.save, "record.json").write_text(json.dumps(trained, indent=1) + "\n")
 
 
 def _line(record: dict) -> str:
