@@ -7,9 +7,9 @@ reports every ``--every`` steps what ``prior_ceiling.py`` reports: per category 
 median true activation of decoded natural images of its category, and the reconstruction
 error. The decoder is new and wider (``--channels``, ``--layers``), or the shipped one trained
 further (``--from-shipped``). Its loss is the autoencoder's own (L1 + MSE) or, with
-``--adversarial W``, that plus W times a hinge loss against a small patch discriminator trained
-with it from scratch (as latent-diffusion autoencoders sharpen their decoders; the
-discriminator is the only other network, and neither guide, judge nor truth takes part). If the
+``--adversarial W``, that plus W times a hinge loss against a small patch critic trained with it
+from scratch (:class:`~brainenc.world.training.prior.AdversarialLoss`; the critic is the only
+other network, and neither guide, judge nor truth takes part). If the
 new decoder's faces beat the shipped decoder's, the decoder (or its loss) is the limit; if they
 stay at the shipped decoder's level as its error falls below the shipped one, the latent is::
 
@@ -42,26 +42,7 @@ from tqdm.auto import tqdm
 from brainenc.world.prior import PRIOR_DIR, VAE_CONFIG, load_prior
 from brainenc.world.stimuli import generate_stimuli
 from brainenc.world.synthesis import WorldBench
-from brainenc.world.training.prior import TRAIN_SEED, _pixels
-
-
-class PatchDiscriminator(torch.nn.Module):
-    """Real-or-decoded logits for overlapping patches of 64 × 64 images in [-1, 1]."""
-
-    def __init__(self, width: int = 32):
-        super().__init__()
-        act = torch.nn.LeakyReLU(0.2)
-        self.net = torch.nn.Sequential(
-            torch.nn.Conv2d(3, width, 4, stride=2, padding=1), act,
-            torch.nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
-            torch.nn.GroupNorm(8, 2 * width), act,
-            torch.nn.Conv2d(2 * width, 2 * width, 3, padding=1),
-            torch.nn.GroupNorm(8, 2 * width), act,
-            torch.nn.Conv2d(2 * width, 1, 3, padding=1),
-        )  # fmt: skip
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)
+from brainenc.world.training.prior import TRAIN_SEED, AdversarialLoss, _pixels
 
 
 def shipped_decoder(vae):
@@ -135,8 +116,7 @@ def main() -> None:
     params = [p for p in vae.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=args.steps)
-    critic = PatchDiscriminator() if args.adversarial else None
-    critic_opt = critic and torch.optim.AdamW(critic.parameters(), lr=2e-4, betas=(0.5, 0.9))
+    adversary = AdversarialLoss(args.adversarial) if args.adversarial else None
     record = {"args": vars(args), "shipped": decoded_truth(shipped, bench, args.n), "trained": []}
     print(f"shipped decoder: {_line(record['shipped'])}", flush=True)
     start = time.perf_counter()
@@ -146,18 +126,14 @@ def main() -> None:
         x = _pixels(images[idx.numpy()])
         recon = vae.decode(z).sample
         loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
-        if critic is not None:
-            loss = loss - args.adversarial * critic(recon).mean()
+        if adversary is not None:
+            loss = loss + adversary.loss(recon)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-        if critic is not None:  # hinge: real patches above +1, decoded ones below -1
-            critic_loss = (F.relu(1 - critic(x)).mean()
-                           + F.relu(1 + critic(recon.detach())).mean())  # fmt: skip
-            critic_opt.zero_grad()
-            critic_loss.backward()
-            critic_opt.step()
+        if adversary is not None:
+            adversary.update(x, recon)
         if step % args.every == 0 or step == args.steps:
             row = {"step": step, "seconds": round(time.perf_counter() - start),
                    **decoded_truth(vae, bench, args.n)}  # fmt: skip

@@ -1,7 +1,9 @@
 """A stronger world diffusion prior on a GPU, and whether its unguided samples are cleaner.
 
-Trains a wider, deeper autoencoder than the shipped one, with a larger latent (``--vae
-shipped`` keeps the shipped autoencoder), then a wider, deeper latent denoiser on its latents
+Trains a wider, deeper autoencoder than the shipped one, with a larger latent and, for its
+second half, an adversarial term (``--adversarial``, default 0.05: on the shipped latents such
+a decoder lifts every region's synthesis, ``prior_decoder.py``; ``--vae shipped`` keeps the
+shipped autoencoder), then a wider, deeper latent denoiser on its latents
 (the same images, captions and recipe as :func:`brainenc.world.training.prior.train_vae` and
 ``train_unet``), writes them as a prior folder, and compares the two priors: how much of each
 region's true activation survives their autoencoders (``prior_ceiling.py``), and their unguided
@@ -73,6 +75,9 @@ def main(argv=None) -> None:
     parser.add_argument("--latent-channels", type=int, default=8,
                         help="the larger autoencoder's latent channels (default 8; the shipped "
                         "one has 4)")  # fmt: skip
+    parser.add_argument("--adversarial", type=float, default=0.05,
+                        help="the larger autoencoder's adversarial weight in its second half "
+                        "(default 0.05; 0: reconstruction alone)")  # fmt: skip
     parser.add_argument("--vae-steps", type=int, default=6_000)
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -81,6 +86,8 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=int, default=256, help="unguided samples per prior")
     parser.add_argument("--sample-steps", type=int, default=25)
     args = parser.parse_args(argv)
+    if args.adversarial < 0:
+        parser.error(f"--adversarial must be at least 0; got {args.adversarial}")
     start = time.perf_counter()
     shipped = json.loads((PRIOR_DIR / RECORD_FILE).read_text())
     shipped_vae = AutoencoderKL.from_pretrained(PRIOR_DIR / "vae")
@@ -89,7 +96,8 @@ def main(argv=None) -> None:
     else:
         config = {**LARGE_VAE, "latent_channels": args.latent_channels}
         vae, vae_record = train_vae(steps=args.vae_steps, batch_size=args.batch_size,
-                                    config=config, device=args.device)  # fmt: skip
+                                    config=config, adversarial=args.adversarial,
+                                    device=args.device)  # fmt: skip
         print(f"autoencoder trained in {time.perf_counter() - start:.0f} s", flush=True)
     vae = vae.eval().requires_grad_(False)
     clip = Backbone.from_spec("world-clip")

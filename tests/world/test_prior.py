@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from brainenc.data.images import to_tensor
 from brainenc.features import Backbone
 from brainenc.synthesis.evaluate import zero_shot
-from brainenc.world import CATEGORIES, WorldSubject
+from brainenc.world import CATEGORIES, WorldSubject, generate_stimuli
 from brainenc.world.prior import PRIOR_DIR, load_prior
 from brainenc.world.synthesis import true_brain, world_pipeline
-from brainenc.world.training.prior import save_prior, train_unet, train_vae
+from brainenc.world.training.prior import AdversarialLoss, save_prior, train_unet, train_vae
 
 shipped = pytest.mark.skipif(
     not (PRIOR_DIR / "unet").is_dir(),
@@ -61,6 +62,30 @@ def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_pa
     pipe = world_pipeline(truth, folder)
     out = pipe("FFA", n_images=1, num_inference_steps=2, guidance=None, progress=False)
     assert out.images.shape == (1, 3, 64, 64) and np.isfinite(out.scores).all()
+
+
+def test_the_adversarial_critic_learns_to_tell_images_from_blurred_ones():
+    torch.manual_seed(0)
+    real = to_tensor(generate_stimuli(8, 91_000).images[:]) * 2 - 1
+    blurred = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(real, 4),
+                                              scale_factor=4, mode="bilinear")  # fmt: skip
+    adversary = AdversarialLoss(0.1)
+    before = adversary.loss(blurred).item()
+    for _ in range(30):
+        adversary.update(real, blurred)
+    with torch.no_grad():
+        margin = adversary.critic(real).mean() - adversary.critic(blurred).mean()
+        assert margin > 0.5
+        assert adversary.loss(blurred).item() > before  # the decoder's term now punishes blur
+
+
+def test_an_adversarially_sharpened_autoencoder_records_its_weight():
+    plain, _ = train_vae(steps=4, batch_size=4, n_images=16, progress=False)
+    sharp, record = train_vae(steps=4, batch_size=4, n_images=16, adversarial=0.05,
+                              progress=False)  # fmt: skip
+    assert record["adversarial"] == 0.05 and np.isfinite(record["heldout_mse"])
+    pairs = zip(plain.decoder.parameters(), sharp.decoder.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in pairs)  # its second half trained otherwise
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where there is no GPU")

@@ -39,15 +39,64 @@ def _configured(defaults: dict, overrides: dict | None) -> tuple[dict, dict]:
     return config, {k: v for k, v in config.items() if defaults.get(k) != v}
 
 
+class PatchCritic(torch.nn.Module):
+    """Real-or-decoded logits for overlapping patches of images in [-1, 1]: a small patch
+    discriminator (Isola et al., CVPR 2017), whose judgement sharpens a decoder."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        act = torch.nn.LeakyReLU(0.2)
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, width, 4, stride=2, padding=1), act,
+            torch.nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            torch.nn.GroupNorm(8, 2 * width), act,
+            torch.nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+            torch.nn.GroupNorm(8, 2 * width), act,
+            torch.nn.Conv2d(2 * width, 1, 3, padding=1),
+        )  # fmt: skip
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+
+class AdversarialLoss:
+    """A decoder's adversarial term, with the patch critic it is trained against (from scratch,
+    alongside the decoder, as latent-diffusion autoencoders are sharpened: Esser et al., CVPR
+    2021; Rombach et al., CVPR 2022).
+
+    ``loss(decoded)`` is the decoder's term (``weight`` times the hinge generator loss);
+    ``update(real, decoded)`` then trains the critic one step (hinge: real patches above +1,
+    decoded ones below -1).
+    """
+
+    def __init__(self, weight: float, device: str = "cpu"):
+        self.weight = weight
+        self.critic = PatchCritic().to(device)
+        self.opt = torch.optim.AdamW(self.critic.parameters(), lr=2e-4, betas=(0.5, 0.9))
+
+    def loss(self, decoded: torch.Tensor) -> torch.Tensor:
+        return -self.weight * self.critic(decoded).mean()
+
+    def update(self, real: torch.Tensor, decoded: torch.Tensor) -> None:
+        real_loss = F.relu(1 - self.critic(real)).mean()
+        loss = real_loss + F.relu(1 + self.critic(decoded.detach())).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+
+
 def train_vae(
     *, steps: int = 4000, batch_size: int = 32, n_images: int = 10_000, seed: int = 0,
-    config: dict | None = None, device: str = "cpu", progress: bool = True,
+    config: dict | None = None, adversarial: float = 0.0, device: str = "cpu",
+    progress: bool = True,
 ) -> tuple[AutoencoderKL, dict]:  # fmt: skip
     """Train the autoencoder (L1 + MSE reconstruction, a small KL term); sets its latent scale.
 
     ``config`` overrides keys of :data:`~brainenc.world.prior.VAE_CONFIG` (e.g. a wider
     ``block_out_channels``; the latent shape stays 4 × 16 × 16 unless the number of blocks
-    changes); training runs on ``device`` and the returned autoencoder is on the CPU.
+    changes). With ``adversarial`` > 0, the second half of training adds that weight times an
+    :class:`AdversarialLoss` (the first half learns to reconstruct alone). Training runs on
+    ``device`` and the returned autoencoder is on the CPU.
     """
     check_cuda(device)
     torch.manual_seed(seed)
@@ -57,17 +106,23 @@ def train_vae(
     vae = AutoencoderKL(**config).to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps)
+    adversary = AdversarialLoss(adversarial, device) if adversarial else None
     start = time.perf_counter()
     bar = tqdm(range(steps), desc="world prior: vae", disable=not progress)
-    for _ in bar:
+    for step in bar:
         x = _pixels(images[rng.choice(n_images, batch_size, replace=False)]).to(device)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
+        sharpen = adversary is not None and step >= steps // 2
+        if sharpen:
+            loss = loss + adversary.loss(recon)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
+        if sharpen:
+            adversary.update(x, recon)
         bar.set_postfix(loss=f"{loss.item():.4f}")
     vae = vae.cpu().eval()
     with torch.no_grad():
@@ -79,6 +134,8 @@ def train_vae(
               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     if changed:
         record["config"] = changed
+    if adversarial:
+        record["adversarial"] = adversarial
     record["device"] = device
     return vae, record
 
