@@ -13,7 +13,6 @@ from pathlib import Path
 
 #: Where NSD keeps a subject's mean functional image (the background of func1pt8mm maps).
 NSD_MEAN = "nsddata/ppdata/subj{subject:02d}/func1pt8mm/mean.nii.gz"
-STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
 SCORES = ("mean_predicted", "mean_true", "preferred_fraction")
 """The per-run scores of each objective that ``synthesize RUN_DIR`` records in summary.json."""
 
@@ -120,8 +119,9 @@ def add_study_commands(subparsers) -> None:
     syn.add_argument("--steps", type=int, default=50, help="denoising steps")
     syn.add_argument(
         "--diffusion",
-        default=STABLE_DIFFUSION,
-        help="real data: diffusers checkpoint, a folder or Hugging Face repo id",
+        default=None,
+        help="diffusers checkpoint: a folder or Hugging Face repo id (default: the shipped "
+        "world prior on the world, Stable Diffusion 2.1-base on real data)",
     )
     syn.add_argument(
         "--download",
@@ -301,6 +301,10 @@ def _synthesize(args: argparse.Namespace) -> int:
     if args.scale is not None and not 0 < args.scale < float("inf"):
         raise UsageError(f"--scale must be a positive number; got {args.scale}")
     objectives = _objectives(args)
+    if args.diffusion and (args.run_dir is None or args.world):
+        from .world.prior import check_prior
+
+        check_prior(args.diffusion)  # before any encoder is fitted
     if args.run_dir is None:  # a world subject's world-clip encoder, fitted here
         from .world.synthesis import world_brain_model
 
@@ -387,16 +391,18 @@ def _guides(run, args: argparse.Namespace) -> list:
 
 def _pipeline(args: argparse.Namespace, brain_model, world: bool):
     """The world prior (robust guidance by default) or a diffusers checkpoint (the paper's)."""
-    from .synthesis import BrainDiVEPipeline, Guidance
+    from .synthesis import STABLE_DIFFUSION, BrainDiVEPipeline, Guidance
 
     if world:
+        from .world.prior import PRIOR_DIR
         from .world.synthesis import world_guidance, world_pipeline
 
-        pipe = world_pipeline(brain_model, device=args.device)
+        pipe = world_pipeline(brain_model, args.diffusion or PRIOR_DIR, device=args.device)
         return pipe, world_guidance(args.guidance or "robust", args.scale)
     pipe = BrainDiVEPipeline.from_pretrained(
-        args.diffusion, brain_model, device=args.device, download=args.download
-    )
+        args.diffusion or STABLE_DIFFUSION, brain_model, device=args.device,
+        download=args.download,
+    )  # fmt: skip
     return pipe, Guidance.named(args.guidance or "paper", args.scale)
 
 

@@ -76,8 +76,9 @@ def add_caption_command(subparsers) -> None:
     )
     cap.add_argument(
         "--diffusion",
-        default="stabilityai/stable-diffusion-2-1-base",
-        help="real data: text-to-image diffusers checkpoint of --images (folder or repo id)",
+        default=None,
+        help="text-to-image diffusers checkpoint of --images: a folder or repo id (default: "
+        "the shipped world prior on the world, Stable Diffusion 2.1-base on real data)",
     )
     cap.add_argument(
         "--download", action="store_true", help="real data: download --diffusion if not cached"
@@ -232,25 +233,27 @@ def _images_from_captions(args, run, model, data, encoder, found, out: Path) -> 
     the region beside them; real data: the encoder's prediction)."""
     from ..encoders import BrainModel
     from ..features import Backbone
-    from ..synthesis import ROI, BrainDiVEPipeline, prompt_states
+    from ..synthesis import ROI, STABLE_DIFFUSION, BrainDiVEPipeline, prompt_states
     from ..synthesis.evaluate import image_grid, save_synthesis
+    from ..world.prior import PRIOR_DIR
 
     brain_model = BrainModel.from_encoder(Backbone.from_spec(model.backbone), encoder, data)
+    source = args.diffusion or (PRIOR_DIR if args.world else STABLE_DIFFUSION)
     if args.world:
         from ..world.synthesis import CAPTION_TEXT_SCALE, images_from_caption, world_pipeline
 
-        pipe = world_pipeline(brain_model.to(args.device), device=args.device)
+        pipe = world_pipeline(brain_model.to(args.device), source, device=args.device)
         scale = args.text_scale or CAPTION_TEXT_SCALE
     else:
         pipe = BrainDiVEPipeline.from_pretrained(
-            args.diffusion, brain_model.to(args.device), device=args.device, download=args.download
+            source, brain_model.to(args.device), device=args.device, download=args.download
         )
         scale = args.text_scale or SD_TEXT_SCALE
     common = dict(n_images=args.images, seed=args.seed, num_inference_steps=args.steps,
                   progress=not args.quiet)  # fmt: skip
     if not args.world:  # every caption's text states in one load of the text encoder
         regions = list(found)
-        states = prompt_states(args.diffusion, [found[r].caption for r in regions],
+        states = prompt_states(source, [found[r].caption for r in regions],
                                download=args.download)  # fmt: skip
         conditions = {r: states[i : i + 1] for i, r in enumerate(regions)}
     results = {}

@@ -3,6 +3,7 @@
 from .braindive import (
     PAPER_GUIDANCE,
     ROBUST_GUIDANCE,
+    STABLE_DIFFUSION,
     BrainDiVEPipeline,
     Guidance,
     SynthesisOutput,
@@ -14,6 +15,7 @@ __all__ = [
     "PAPER_GUIDANCE",
     "ROBUST_GUIDANCE",
     "ROI",
+    "STABLE_DIFFUSION",
     "BrainDiVEPipeline",
     "Contrast",
     "Guidance",

@@ -94,6 +94,8 @@ class Guidance:
         return GUIDANCE[name] if scale is None else replace(GUIDANCE[name], scale=scale)
 
 
+STABLE_DIFFUSION = "stabilityai/stable-diffusion-2-1-base"
+"""The checkpoint BrainDiVE samples from, the default diffusion model on real data."""
 PAPER_GUIDANCE = Guidance()
 """BrainDiVE as published: the raw gradient at scale 130 (Stable Diffusion 2.1-base)."""
 ROBUST_GUIDANCE = Guidance(scale=1.0, normalize=True, augment=True)

@@ -75,9 +75,15 @@ def check_prior(directory=PRIOR_DIR) -> Path:
     """``directory`` as a path, if it holds the prior (diffusers' layout); a clear error if not."""
     directory = Path(directory)
     if not (directory / "model_index.json").is_file():
+        if directory.resolve() == PRIOR_DIR.resolve():
+            raise FileNotFoundError(
+                f"the world diffusion prior is missing ({directory}); build it with "
+                "`brainenc world build --only world-prior`"
+            )
         raise FileNotFoundError(
-            f"the world diffusion prior is missing ({directory}); build it with "
-            "`brainenc world build --only world-prior`"
+            f"{directory} is not a diffusion prior folder (no model_index.json): give a folder "
+            "in diffusers' layout, e.g. written by benchmarks/world_prior_gpu.py, or none for "
+            "the shipped prior"
         )
     return directory
 

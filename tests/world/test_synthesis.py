@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -113,7 +114,9 @@ def test_synthesize_rois_script_on_the_world(script, tmp_path):
     fit = ["--backbone", "gabor:grid=2", "--out", str(run), "--no-maps"]
     assert script("fit_nsd_subject").main([*world, *fit]) == 0
     assert not (run / "maps").exists()  # --no-maps
-    options = ["--roi", "PPA", "--n", "2", "--steps", "6", "--guidance", "paper"]
+    prior = shutil.copytree(PRIOR_DIR, tmp_path / "prior")  # any prior folder: --diffusion
+    options = ["--roi", "PPA", "--n", "2", "--steps", "6", "--guidance", "paper",
+               "--diffusion", str(prior)]  # fmt: skip
     assert script("synthesize_rois").main([str(run), *world, *options]) == 0
     scores = json.loads((run / "synthesis" / "PPA.json").read_text())
     assert scores["guidance"] == {"scale": 30.0, "normalize": False, "augment": False}
