@@ -129,8 +129,13 @@ def test_shipped_prior_loads_offline_as_a_diffusers_pipeline(clip, truth):
     assert out.images.shape == (1, 64, 64, 3) and np.isfinite(out.images).all()
 
 
-def test_missing_prior_says_how_to_build_it(truth, tmp_path):
-    with pytest.raises(FileNotFoundError, match="brainenc world build --only world-prior"):
-        world_pipeline(truth, tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="brainenc world build --only world-prior"):
-        load_prior(tmp_path / "nowhere")
+def test_missing_prior_says_how_to_build_it(truth, tmp_path, monkeypatch):
+    """A missing shipped prior names the build command; another folder names the layout."""
+    nowhere = tmp_path / "nowhere"
+    for make in (lambda: world_pipeline(truth, nowhere), lambda: load_prior(nowhere)):
+        with pytest.raises(FileNotFoundError, match="not a diffusion prior folder"):
+            make()
+    monkeypatch.setattr("brainenc.world.prior.PRIOR_DIR", nowhere)
+    for make in (lambda: world_pipeline(truth, nowhere), lambda: load_prior(nowhere)):
+        with pytest.raises(FileNotFoundError, match="brainenc world build --only world-prior"):
+            make()
