@@ -69,6 +69,13 @@ from brainenc.world.synthesis import (
 CATEGORY_ROIS = ("FFA", "EBA", "PPA", "VWFA", "food")
 
 
+def encoder_on(backbones, models: dict) -> BrainModel:
+    """The encoder of ``models`` (one per backbone name) on ``backbones``: the one, or the
+    ensemble of several."""
+    members = [models[backbone] for backbone in backbones]
+    return members[0] if len(members) == 1 else BrainModel.ensemble(members)
+
+
 def unguided_samples(pipeline, *, n, seed, args):
     """The unguided candidates of seeds ``seed .. seed + n * oversample - 1`` (they depend on
     the prior only, so every guide shares them)."""
@@ -77,10 +84,11 @@ def unguided_samples(pipeline, *, n, seed, args):
                     progress=False)  # fmt: skip
 
 
-def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, out=None) -> dict:
+def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, out=None,
+                   ranker=None) -> dict:  # fmt: skip
     """Synthesize and score every objective on seeds ``seed .. seed + n * oversample - 1``
-    (keeping ``n`` images per run); ``guidance`` is one recipe, or a recipe per objective
-    name."""
+    (keeping ``n`` images per run, the best by the guide or by ``ranker``); ``guidance`` is
+    one recipe, or a recipe per objective name."""
     rows = {}
     for objective in objectives:
         start = time.perf_counter()
@@ -88,15 +96,15 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, o
             objective, subject=args.subject, n_images=n, seed=seed,
             guidance=guidance[objective.name] if isinstance(guidance, dict) else guidance,
             num_inference_steps=args.steps, pipeline=pipeline, unguided=unguided, out=out,
-            device=args.device, oversample=args.oversample, batch_size=args.batch_size,
-            progress=False,
+            device=args.device, oversample=args.oversample, ranker=ranker,
+            batch_size=args.batch_size, progress=False,
         )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 1)
         rows[objective.name] = summary
     return rows
 
 
-def run_selection(pipelines, objectives, args) -> dict:
+def run_selection(pipelines, objectives, args, ranker=None) -> dict:
     """Every (guide, scale) of ``pipelines`` × ``args.select`` on the selection seeds: per
     objective, a row per setting with its judged-preferred fraction and mean true objective."""
     table = {objective.name: [] for objective in objectives}
@@ -106,7 +114,7 @@ def run_selection(pipelines, objectives, args) -> dict:
         for scale in args.select:
             rows = run_objectives(pipeline, objectives, n=args.select_n, seed=args.select_seed,
                                   guidance=world_guidance(args.guidance, scale), args=args,
-                                  unguided=unguided)  # fmt: skip
+                                  unguided=unguided, ranker=ranker)  # fmt: skip
             for name, row in rows.items():
                 guided = row["guided"]
                 preferred = guided.get("preferred_fraction")
@@ -142,7 +150,8 @@ def choose_settings(table: dict, min_preferred: float | None = None) -> dict:
 
 
 SELECTION_ARGS = ("guidance", "select", "select_seed", "select_n", "steps", "oversample",
-                  "batch_size", "subject", "encoder", "backbone", "device")  # fmt: skip
+                  "rank_with", "batch_size", "subject", "encoder", "backbone",
+                  "device")  # fmt: skip
 """The arguments a recorded selection must share with a run that reuses it."""
 
 
@@ -295,6 +304,9 @@ def main() -> None:
         "is the ensemble of one encoder on each; repeated (with --select): "
         "candidate guides, one chosen per objective on the selection seeds",
     )
+    parser.add_argument("--rank-with", nargs="+", default=None, metavar="BACKBONE",
+                        help="with --oversample, keep the candidates that an encoder on these "
+                        "backbones scores highest, not the guide (default: the guide)")  # fmt: skip
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
@@ -307,6 +319,8 @@ def main() -> None:
         parser.error(f"--batch-size must be at least 1; got {args.batch_size}")
     if args.oversample < 1:
         parser.error(f"--oversample must be at least 1; got {args.oversample}")
+    if args.rank_with and args.oversample == 1:
+        parser.error("--rank-with chooses among candidates: give --oversample 2 or more")
     args.backbone = args.backbone or [["world-clip"]]
     if any(len(set(group)) < len(group) for group in args.backbone):
         parser.error("--backbone names the same backbone twice")
@@ -337,19 +351,18 @@ def main() -> None:
         record["selection"] = reuse_selection(args.selection, args, objectives)
     if args.settings:
         settings = reuse_settings(args.settings, args, objectives, guides)
-    backbones = dict.fromkeys(b for group in guides.values() for b in group)
+    backbones = dict.fromkeys([b for group in guides.values() for b in group]
+                              + (args.rank_with or []))  # fmt: skip
     models = {backbone: world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
                                           progress=False) for backbone in backbones}  # fmt: skip
-    pipelines = {}
-    for name, group in guides.items():
-        members = [models[backbone] for backbone in group]
-        brain_model = members[0] if len(members) == 1 else BrainModel.ensemble(members)
-        pipelines[name] = world_pipeline(brain_model, args.prior, device=args.device)
+    pipelines = {name: world_pipeline(encoder_on(group, models), args.prior, device=args.device)
+                 for name, group in guides.items()}  # fmt: skip
+    ranker = encoder_on(args.rank_with, models) if args.rank_with else None
     if not args.settings:
         settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
     if args.select:
         if "selection" not in record:
-            record["selection"] = run_selection(pipelines, objectives, args)
+            record["selection"] = run_selection(pipelines, objectives, args, ranker)
         settings = choose_settings(record["selection"], args.min_preferred)
     settings = {name: (g, world_guidance(args.guidance, scale).scale)
                 for name, (g, scale) in settings.items()}  # fmt: skip
@@ -363,7 +376,8 @@ def main() -> None:
         mine = [objective for objective in objectives if settings[objective.name][0] == guide]
         guidance = {o.name: world_guidance(args.guidance, settings[o.name][1]) for o in mine}
         rows.update(run_objectives(pipeline, mine, n=args.n, seed=args.seed, guidance=guidance,
-                                   args=args, unguided=unguided, out=Path(args.out)))  # fmt: skip
+                                   args=args, unguided=unguided, out=Path(args.out),
+                                   ranker=ranker))  # fmt: skip
     rows = {objective.name: rows[objective.name] for objective in objectives}
     last = args.seed + args.n * args.oversample - 1
     print(f"test: {args.guidance} guidance, guides and scales {chosen}, seeds {args.seed}-{last}, "

@@ -126,23 +126,28 @@ class SynthesisOutput:
         """Images as ``uint8`` (n, H, W, 3)."""
         return (self.images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
-    def top(self, n: int) -> SynthesisOutput:
+    def top(self, n: int, by: np.ndarray | None = None) -> SynthesisOutput:
         """The ``n`` images with the highest scores, best first: BrainDiVE's rerank by the
         brain model (Luo et al., 2023, keep the top 20% of their samples, after NeuroGen).
 
-        Unguided samples carry no scores (NaN) until scored, e.g.
+        ``by`` ranks by other scores of the same images, e.g. another encoder's
+        (``pipe.score(objective, out.images, brain_model=other)``); the kept images keep their
+        own ``scores``. Unguided samples carry no scores (NaN) until scored, e.g.
         ``replace(out, scores=pipe.score(objective, out.images))``.
         """
         total = len(self.scores)
         if not 1 <= n <= total:
             raise ValueError(f"cannot keep {n} of {total} images; keep 1..{total}")
-        if np.isnan(self.scores).any():
+        if by is not None and np.shape(by) != (total,):
+            raise ValueError(f"by holds {np.shape(by)} scores for {total} images; give one each")
+        rank = self.scores if by is None else np.asarray(by, dtype=float)
+        if np.isnan(rank).any():
             why = "unguided samples are not scored" if self.guidance is None else "NaN scores"
             raise ValueError(
                 f"these images have no scores ({why}); score them first: "
                 "replace(output, scores=pipe.score(objective, output.images))"
             )
-        order = np.argsort(-self.scores, kind="stable")[:n]
+        order = np.argsort(-rank, kind="stable")[:n]
         return replace(self, images=self.images[torch.from_numpy(order)],
                        scores=self.scores[order], seeds=self.seeds[order])  # fmt: skip
 
@@ -368,19 +373,22 @@ class BrainDiVEPipeline:
     @torch.no_grad()
     def score(
         self, objective, images: torch.Tensor, *, brain_input_size: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 64, brain_model: torch.nn.Module | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """The objective of float images (n, 3, H, W) in [0, 1] under the brain model, (n,)."""
+        """The objective of float images (n, 3, H, W) in [0, 1] under the brain model (or
+        another one, ``brain_model``, on the pipeline's device), (n,)."""
         objective = as_objective(objective)
+        model = self.brain_model if brain_model is None else brain_model
         return np.concatenate([
-            objective(self.brain_model, self._brain_input(
-                images[i : i + batch_size].to(self.device), brain_input_size)).float().cpu().numpy()
+            objective(model, self._brain_input(images[i : i + batch_size].to(self.device),
+                                               brain_input_size, model)).float().cpu().numpy()
             for i in range(0, len(images), batch_size)
         ])  # fmt: skip
 
-    def _brain_input(self, image: torch.Tensor, size: int | None) -> torch.Tensor:
-        """Decoded images as the brain model takes them: its dtype, optionally resized."""
-        weights = next(self.brain_model.parameters(), None)
+    def _brain_input(self, image: torch.Tensor, size: int | None, model=None) -> torch.Tensor:
+        """Decoded images as a brain model (the guide by default) takes them: its dtype,
+        optionally resized."""
+        weights = next((model or self.brain_model).parameters(), None)
         image = image.to(weights.dtype if weights is not None else torch.float32)
         return image if size is None else resize_square(image, size)
 

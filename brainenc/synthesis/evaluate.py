@@ -151,6 +151,7 @@ def compare_with_unguided(
     truth=None,
     unguided: SynthesisOutput | None = None,
     oversample: int = 1,
+    ranker: torch.nn.Module | None = None,
     batch_size: int = 4,
     progress: bool = True,
 ) -> tuple[dict, dict[str, np.ndarray]]:
@@ -177,6 +178,10 @@ def compare_with_unguided(
         the ``n_images`` that the pipeline's brain model scores highest
         (:meth:`SynthesisOutput.top`; BrainDiVE keeps the top 20%: 5). The unguided run is
         kept by the same rule, so the comparison isolates what guidance adds to reranking.
+    ranker : BrainModel, optional
+        With ``oversample > 1``, keep the candidates this brain model scores highest instead
+        of the guide: an encoder the guide does not contain does not reward images that only
+        fool the guide. Each run then also holds its ``"ranked"`` scores.
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
 
@@ -192,6 +197,8 @@ def compare_with_unguided(
     """
     if oversample < 1:
         raise ValueError(f"oversample must be at least 1; got {oversample}")
+    if ranker is not None and oversample == 1:
+        raise ValueError("a ranker chooses among candidates: give oversample > 1 with it")
     guidance = Guidance.parse(guidance)
     n_candidates = n_images * oversample
     summary = {"objective": objective.name, "n_images": n_images, "seed": seed,
@@ -211,12 +218,21 @@ def compare_with_unguided(
     guided = pipe(objective, n_images=n_candidates, seed=seed, guidance=guidance,
                   num_inference_steps=num_inference_steps, brain_input_size=brain_input_size,
                   batch_size=batch_size, progress=progress)  # fmt: skip
+
+    def ranked(result: SynthesisOutput) -> np.ndarray:
+        return pipe.score(objective, result.images, brain_input_size=brain_input_size,
+                          brain_model=ranker)  # fmt: skip
+
     images = {}
     for run, result in zip(RUNS, (guided, unguided), strict=True):
-        kept = result.top(n_images) if oversample > 1 else result
+        rank = None if ranker is None else ranked(result)
+        kept = result.top(n_images, by=rank) if oversample > 1 else result
         summary[run] = _scores(kept, objective, truth, judges)
         if oversample > 1:
             summary[run]["candidates"] = _scores(result, objective, truth, judges)
+        if rank is not None:
+            summary[run]["ranked"] = ranked(kept).tolist()
+            summary[run]["candidates"]["ranked"] = rank.tolist()
         images[run] = kept.to_uint8()
     return summary, images
 

@@ -172,6 +172,7 @@ def synthesize_world(
     out=None,
     device: str = "cpu",
     oversample: int = 1,
+    ranker: BrainModel | None = None,
     batch_size: int = 4,
     progress: bool = True,
 ) -> dict:
@@ -209,6 +210,9 @@ def synthesize_world(
         scores highest (BrainDiVE's rerank; see
         :func:`~brainenc.synthesis.evaluate.compare_with_unguided`); the summary also scores
         all candidates (``"candidates"``).
+    ranker : BrainModel, optional
+        Keep the candidates this encoder scores highest instead of the guide (e.g. one on
+        another backbone, :func:`world_brain_model`).
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
     """
@@ -227,7 +231,8 @@ def synthesize_world(
     summary, images = compare_with_unguided(
         pipeline, objective, n_images=n_images, seed=seed, guidance=guidance,
         num_inference_steps=num_inference_steps, judges=bench.judges, truth=truth,
-        unguided=unguided, oversample=oversample, batch_size=batch_size, progress=progress,
+        unguided=unguided, oversample=oversample, ranker=ranker, batch_size=batch_size,
+        progress=progress,
     )  # fmt: skip
     natural_true, labels = bench.natural_true(objective), bench.natural_labels
     preferred = preferred_category(objective)

@@ -305,3 +305,28 @@ def test_oversampled_comparison_keeps_the_best_of_the_same_candidates(latent_pip
         compare_with_unguided(latent_pipeline, ROI("A"), oversample=3, unguided=unguided, **kw)
     with pytest.raises(ValueError, match="oversample must be at least 1"):
         compare_with_unguided(latent_pipeline, ROI("A"), oversample=0, **kw)
+
+
+def test_a_ranker_keeps_the_candidates_it_scores_highest(latent_pipeline, brain_model):
+    """A ranker other than the guide chooses the kept images; they keep the guide's scores."""
+    readout = brain_model.readout
+    opposite = BrainModel(brain_model.backbone,
+                          LinearReadout(-readout.weight, readout.bias, readout.x_mean),
+                          rois=brain_model.rois)  # fmt: skip
+    kw = dict(n_images=2, seed=3, guidance=ROBUST_GUIDANCE, num_inference_steps=STEPS,
+              oversample=3, progress=False)  # fmt: skip
+    summary, _ = compare_with_unguided(latent_pipeline, ROI("A"), ranker=opposite, **kw)
+    for run in ("guided", "unguided"):
+        kept, candidates = summary[run], summary[run]["candidates"]
+        np.testing.assert_allclose(candidates["ranked"], -np.array(candidates["predicted"]),
+                                   rtol=1e-4, atol=1e-5)  # fmt: skip
+        # the guide's lowest two of the six candidates, best by the ranker first
+        assert kept["predicted"] == sorted(candidates["predicted"])[:2]
+        np.testing.assert_allclose(kept["ranked"], -np.array(kept["predicted"]), atol=1e-5)
+    with pytest.raises(ValueError, match="give oversample > 1 with it"):
+        compare_with_unguided(latent_pipeline, ROI("A"), ranker=opposite,
+                              **{**kw, "oversample": 1})  # fmt: skip
+    out = latent_pipeline(ROI("A"), n_images=3, seed=3, guidance=None, num_inference_steps=2,
+                          progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match=r"by holds \(2,\) scores for 3 images"):
+        out.top(1, by=np.zeros(2))

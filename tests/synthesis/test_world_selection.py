@@ -84,6 +84,7 @@ def test_reuses_a_selection_made_with_the_same_settings(benchmark_module, tmp_pa
         (_args(select=[0.25, 0.5]), "--select [0.25, 0.5] there, [0.125, 0.25] here"),
         (_args(backbone=[["world-clip"]]), "--backbone [['world-clip']] there"),
         (_args(prior="/some/other_prior"), "(--prior '/some/other_prior' there"),
+        (_args(rank_with=["world-vit"]), "--rank-with ['world-vit'] there, None here"),
     ],
 )
 def test_refuses_a_selection_made_with_other_settings(benchmark_module, tmp_path, recorded,
@@ -116,6 +117,7 @@ def test_refuses_a_selection_without_the_objective_or_a_file_that_is_not_one(
         (["--select", "1", "--min-preferred", "80"], "--min-preferred must lie in 0..1"),
         (["--settings", "summary.json", "--scale", "1"], "--settings excludes --select and"),
         (["--backbone", "a", "--backbone", "b"], "several --backbone guides need --select"),
+        (["--rank-with", "world-vit"], "--rank-with chooses among candidates: give --oversample"),
     ],
 )
 def test_selection_options_are_checked_before_any_model_is_built(
