@@ -23,8 +23,9 @@ SUMMARY`` takes the guides and scales an earlier run chose, e.g. to run them wit
 ``--prior``. Every fraction and mean comes with its 95% interval. With
 ``--oversample K``, each run draws K candidates per image and keeps the ones the guide scores
 highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the same rule, and
-all candidates are scored too (rows "g. all", "u. all"). Writes the images, grids and JSON
-scores to --out.
+all candidates are scored too (rows "g. all", "u. all"); ``--rank-with BACKBONE ...`` keeps
+instead the candidates that an encoder on those backbones scores highest, e.g. one the guide
+does not contain. Writes the images, grids and JSON scores to --out.
 
     python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
         --select 0.125 0.25 0.5 1 --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
