@@ -291,7 +291,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--oversample", type=int, default=1,
                         help="draw this many candidates per image and keep the ones the guide "
-                        "scores highest (BrainDiVE keeps the top 20%%: 5; default: 1)")  # fmt: skip
+                        "(or --rank-with's encoder) scores highest (BrainDiVE keeps the top "
+                        "20%%: 5; default: 1)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=16,
                         help="images sampled at once (default: 16)")  # fmt: skip
     parser.add_argument("--subject", type=int, default=1)
@@ -322,6 +323,8 @@ def main() -> None:
         parser.error(f"--oversample must be at least 1; got {args.oversample}")
     if args.rank_with and args.oversample == 1:
         parser.error("--rank-with chooses among candidates: give --oversample 2 or more")
+    if args.rank_with and len(set(args.rank_with)) < len(args.rank_with):
+        parser.error("--rank-with names the same backbone twice")
     args.backbone = args.backbone or [["world-clip"]]
     if any(len(set(group)) < len(group) for group in args.backbone):
         parser.error("--backbone names the same backbone twice")

@@ -141,6 +141,8 @@ class SynthesisOutput:
         if by is not None and np.shape(by) != (total,):
             raise ValueError(f"by holds {np.shape(by)} scores for {total} images; give one each")
         rank = self.scores if by is None else np.asarray(by, dtype=float)
+        if by is not None and np.isnan(rank).any():
+            raise ValueError("by holds NaN scores; rank by finite scores")
         if np.isnan(rank).any():
             why = "unguided samples are not scored" if self.guidance is None else "NaN scores"
             raise ValueError(
@@ -388,7 +390,7 @@ class BrainDiVEPipeline:
     def _brain_input(self, image: torch.Tensor, size: int | None, model=None) -> torch.Tensor:
         """Decoded images as a brain model (the guide by default) takes them: its dtype,
         optionally resized."""
-        weights = next((model or self.brain_model).parameters(), None)
+        weights = next((self.brain_model if model is None else model).parameters(), None)
         image = image.to(weights.dtype if weights is not None else torch.float32)
         return image if size is None else resize_square(image, size)
 

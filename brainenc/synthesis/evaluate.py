@@ -180,8 +180,9 @@ def compare_with_unguided(
         kept by the same rule, so the comparison isolates what guidance adds to reranking.
     ranker : BrainModel, optional
         With ``oversample > 1``, keep the candidates this brain model scores highest instead
-        of the guide: an encoder the guide does not contain does not reward images that only
-        fool the guide. Each run then also holds its ``"ranked"`` scores.
+        of the guide (moved to the pipeline's device), e.g. an encoder the guide does not
+        contain, which images that only fool the guide do not fool. Each run then also holds
+        its ``"ranked"`` scores; ``"predicted"`` stays the guide's.
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
 
@@ -199,6 +200,8 @@ def compare_with_unguided(
         raise ValueError(f"oversample must be at least 1; got {oversample}")
     if ranker is not None and oversample == 1:
         raise ValueError("a ranker chooses among candidates: give oversample > 1 with it")
+    if ranker is not None:
+        ranker = ranker.to(pipe.device).eval()
     guidance = Guidance.parse(guidance)
     n_candidates = n_images * oversample
     summary = {"objective": objective.name, "n_images": n_images, "seed": seed,
@@ -231,7 +234,8 @@ def compare_with_unguided(
         if oversample > 1:
             summary[run]["candidates"] = _scores(result, objective, truth, judges)
         if rank is not None:
-            summary[run]["ranked"] = ranked(kept).tolist()
+            by_seed = dict(zip(result.seeds.tolist(), rank.tolist(), strict=True))
+            summary[run]["ranked"] = [by_seed[s] for s in kept.seeds.tolist()]
             summary[run]["candidates"]["ranked"] = rank.tolist()
         images[run] = kept.to_uint8()
     return summary, images
@@ -274,6 +278,8 @@ def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image
             lines = [f"predicted {scores['predicted'][i]:.2f}"]
             if oversample > 1:
                 lines.insert(0, f"seed {scores['seeds'][i]}")
+            if "ranked" in scores:
+                lines.append(f"ranked {scores['ranked'][i]:.2f}")
             if "true" in scores:
                 lines.append(f"true {scores['true'][i]:.2f}")
             if judged is not None:
@@ -284,13 +290,17 @@ def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image
     h, w = images[RUNS[0]].shape[1:3]
     objective, judges = summary.get("objective", "objective"), summary.get("judges") or []
     key = [f"predicted: {objective} by the guiding encoder"]
+    ranked = "ranked" in summary[RUNS[0]]
+    if ranked:
+        key.append("ranked: by the ranking encoder")
     if "true" in summary[RUNS[0]]:
         key.append("true: by the simulated subject")
     if judges:
         key.append(f"judged: the class according to {judges[0]}")
     n = len(images[RUNS[0]])
     runs = (
-        f"the best {n} guided and unguided images of the same {n * oversample} seeds, best first"
+        f"the best {n} guided and unguided images of the same {n * oversample} seeds, best "
+        f"{'by the ranking encoder ' if ranked else ''}first"
         if oversample > 1
         else "guided and unguided images from the same seeds"
     )

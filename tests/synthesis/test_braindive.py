@@ -330,3 +330,6 @@ def test_a_ranker_keeps_the_candidates_it_scores_highest(latent_pipeline, brain_
                           progress=False)  # fmt: skip
     with pytest.raises(ValueError, match=r"by holds \(2,\) scores for 3 images"):
         out.top(1, by=np.zeros(2))
+    with pytest.raises(ValueError, match="by holds NaN scores"):
+        out.top(1, by=np.array([np.nan, 0.0, 1.0]))
+    assert out.top(1, by=np.array([0.0, 2.0, 1.0])).seeds.tolist() == [out.seeds[1]]

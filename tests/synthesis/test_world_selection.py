@@ -143,6 +143,18 @@ def test_a_mismatched_selection_fails_before_any_model_is_built(
         bw.main()
 
 
+def test_every_objective_is_kept_by_the_ranker_given(benchmark_module, monkeypatch):
+    bw = benchmark_module("braindive_world")
+    calls = []
+    monkeypatch.setattr(bw, "synthesize_world", lambda o, **kw: calls.append(kw) or {})
+    ranker = object()
+    rows = bw.run_objectives("pipe", _objectives("FFA", "PPA"), n=4, seed=7, guidance={"FFA": 1,
+                             "PPA": 2}, args=_args(), unguided=None, ranker=ranker)  # fmt: skip
+    assert list(rows) == ["FFA", "PPA"]
+    assert [(c["ranker"], c["guidance"], c["seed"]) for c in calls] == [(ranker, 1, 7),
+                                                                        (ranker, 2, 7)]  # fmt: skip
+
+
 def test_takes_the_settings_an_earlier_run_chose(benchmark_module, tmp_path):
     bw = benchmark_module("braindive_world")
     path = tmp_path / "summary.json"
