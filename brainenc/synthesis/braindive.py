@@ -141,9 +141,9 @@ class SynthesisOutput:
         if by is not None and np.shape(by) != (total,):
             raise ValueError(f"by holds {np.shape(by)} scores for {total} images; give one each")
         rank = self.scores if by is None else np.asarray(by, dtype=float)
-        if by is not None and np.isnan(rank).any():
-            raise ValueError("by holds NaN scores; rank by finite scores")
         if np.isnan(rank).any():
+            if by is not None:
+                raise ValueError("by holds NaN scores; rank by finite scores")
             why = "unguided samples are not scored" if self.guidance is None else "NaN scores"
             raise ValueError(
                 f"these images have no scores ({why}); score them first: "

@@ -198,9 +198,9 @@ def compare_with_unguided(
     """
     if oversample < 1:
         raise ValueError(f"oversample must be at least 1; got {oversample}")
-    if ranker is not None and oversample == 1:
-        raise ValueError("a ranker chooses among candidates: give oversample > 1 with it")
     if ranker is not None:
+        if oversample == 1:
+            raise ValueError("a ranker chooses among candidates: give oversample > 1 with it")
         ranker = ranker.to(pipe.device).eval()
     guidance = Guidance.parse(guidance)
     n_candidates = n_images * oversample
@@ -221,14 +221,11 @@ def compare_with_unguided(
     guided = pipe(objective, n_images=n_candidates, seed=seed, guidance=guidance,
                   num_inference_steps=num_inference_steps, brain_input_size=brain_input_size,
                   batch_size=batch_size, progress=progress)  # fmt: skip
-
-    def ranked(result: SynthesisOutput) -> np.ndarray:
-        return pipe.score(objective, result.images, brain_input_size=brain_input_size,
-                          brain_model=ranker)  # fmt: skip
-
     images = {}
     for run, result in zip(RUNS, (guided, unguided), strict=True):
-        rank = None if ranker is None else ranked(result)
+        rank = None if ranker is None else pipe.score(
+            objective, result.images, brain_input_size=brain_input_size, brain_model=ranker
+        )  # fmt: skip
         kept = result.top(n_images, by=rank) if oversample > 1 else result
         summary[run] = _scores(kept, objective, truth, judges)
         if oversample > 1:
