@@ -25,7 +25,9 @@ SUMMARY`` takes the guides and scales an earlier run chose, e.g. to run them wit
 highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the same rule, and
 all candidates are scored too (rows "g. all", "u. all"); ``--rank-with BACKBONE ...`` keeps
 instead the candidates that an encoder on those backbones scores highest, e.g. one the guide
-does not contain. Writes the images, grids and JSON scores to --out.
+does not contain; ``--rank-augment K`` ranks by the mean score over K shifted, mirrored copies
+of each candidate (rows "g. guide", "u. guide": what the guide alone would have kept).
+Writes the images, grids and JSON scores to --out.
 
     python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
         --select 0.125 0.25 0.5 1 --select-n 16 --oversample 5 --n 64 --seed 100 --steps 25
@@ -98,7 +100,7 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, o
             guidance=guidance[objective.name] if isinstance(guidance, dict) else guidance,
             num_inference_steps=args.steps, pipeline=pipeline, unguided=unguided, out=out,
             device=args.device, oversample=args.oversample, ranker=ranker,
-            batch_size=args.batch_size, progress=False,
+            rank_augment=args.rank_augment, batch_size=args.batch_size, progress=False,
         )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 1)
         rows[objective.name] = summary
@@ -151,9 +153,11 @@ def choose_settings(table: dict, min_preferred: float | None = None) -> dict:
 
 
 SELECTION_ARGS = ("guidance", "select", "select_seed", "select_n", "steps", "oversample",
-                  "rank_with", "batch_size", "subject", "encoder", "backbone",
+                  "rank_with", "rank_augment", "batch_size", "subject", "encoder", "backbone",
                   "device")  # fmt: skip
 """The arguments a recorded selection must share with a run that reuses it."""
+ADDED_ARGS = {"rank_augment": 0}
+"""Arguments added after some records were made, with the value those records imply."""
 
 
 def reuse_selection(path, args, objectives) -> dict:
@@ -207,11 +211,12 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
 def _check_same(recorded: dict, args, keys, path, option: str, *, prior: bool = False) -> None:
     """Exit with one line naming every argument of ``keys`` (and the prior) that differs."""
     mine = json.loads(json.dumps(vars(args)))
-    differ = [key for key in keys if recorded.get(key) != mine.get(key)]
+    theirs = {**ADDED_ARGS, **recorded}
+    differ = [key for key in keys if theirs.get(key) != mine.get(key)]
     if prior and _prior_key(recorded.get("prior", "")) != _prior_key(args.prior):
         differ.append("prior")
     if differ:
-        shown = "; ".join(f"--{k.replace('_', '-')} {recorded.get(k)!r} there, {mine.get(k)!r} "
+        shown = "; ".join(f"--{k.replace('_', '-')} {theirs.get(k)!r} there, {mine.get(k)!r} "
                           "here" for k in differ)  # fmt: skip
         raise SystemExit(f"{option} {path} was made with other settings ({shown}); rerun it or "
                          "give the same settings")  # fmt: skip
@@ -246,6 +251,8 @@ def print_table(rows: dict) -> None:
           f"{'nat. median pref.':>17}")  # fmt: skip
     for name, summary in rows.items():
         runs = [(run, summary[run]) for run in RUNS]
+        if "by_guide" in summary["guided"]:  # what the guide alone would have kept
+            runs += [(f"{run[0]}. guide", summary[run]["by_guide"]) for run in RUNS]
         if "candidates" in summary["guided"]:  # kept images first, then all candidates
             runs += [(f"{run[0]}. all", summary[run]["candidates"]) for run in RUNS]
         for run, r in runs:
@@ -309,6 +316,10 @@ def main() -> None:
     parser.add_argument("--rank-with", nargs="+", default=None, metavar="BACKBONE",
                         help="with --oversample, keep the candidates that an encoder on these "
                         "backbones scores highest, not the guide (default: the guide)")  # fmt: skip
+    parser.add_argument("--rank-augment", type=int, default=0, metavar="K",
+                        help="with --oversample, rank each candidate by its mean score over K "
+                        "shifted, mirrored copies (default 0: the candidate alone; "
+                        "benchmarks/ranker_study.py chose 8)")  # fmt: skip
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
@@ -323,6 +334,10 @@ def main() -> None:
         parser.error(f"--oversample must be at least 1; got {args.oversample}")
     if args.rank_with and args.oversample == 1:
         parser.error("--rank-with chooses among candidates: give --oversample 2 or more")
+    if args.rank_augment < 0:
+        parser.error(f"--rank-augment must be 0 or more copies; got {args.rank_augment}")
+    if args.rank_augment and args.oversample == 1:
+        parser.error("--rank-augment chooses among candidates: give --oversample 2 or more")
     if args.rank_with and len(set(args.rank_with)) < len(args.rank_with):
         parser.error("--rank-with names the same backbone twice")
     args.backbone = args.backbone or [["world-clip"]]

@@ -36,6 +36,7 @@ from ..features.openclip import hf_hub_cache
 from .objectives import Objective, as_objective
 
 AUGMENT_SEED = 1_000_003  # offset of the augmentation streams from the noise seeds
+RANK_AUGMENT_SEED = 2 * AUGMENT_SEED  # offset of the streams that augmented scores draw from
 MAX_NORMALIZED_SCALE = 20.0  # a normalized step this many times the noise is surely a mistake
 
 
@@ -375,10 +376,30 @@ class BrainDiVEPipeline:
     @torch.no_grad()
     def score(
         self, objective, images: torch.Tensor, *, brain_input_size: int | None = None,
-        batch_size: int = 64, brain_model: torch.nn.Module | None = None,
+        batch_size: int = 64, brain_model: torch.nn.Module | None = None, augment: int = 0,
+        seeds=None,
     ) -> np.ndarray:  # fmt: skip
         """The objective of float images (n, 3, H, W) in [0, 1] under the brain model (or
-        another one, ``brain_model``, on the pipeline's device), (n,)."""
+        another one, ``brain_model``, on the pipeline's device), (n,).
+
+        With ``augment=K``, each image's mean objective over K copies shifted and mirrored as
+        augmented guidance shifts them (:func:`random_shift_flip`; image ``i``'s copies drawn
+        from ``seeds[i]``, a stream of their own): a score that patterns the brain model
+        reads only at one exact position do not hold up.
+        """
+        if augment:
+            if augment < 0 or seeds is None or len(seeds) != len(images):
+                raise ValueError(
+                    f"augment={augment} needs augment > 0 and one seed per image "
+                    f"(got {'no' if seeds is None else len(seeds)} seeds for {len(images)} images)"
+                )
+            generators = [torch.Generator().manual_seed(RANK_AUGMENT_SEED + int(s)) for s in seeds]
+            return np.mean([
+                self.score(objective, random_shift_flip(images, generators),
+                           brain_input_size=brain_input_size, batch_size=batch_size,
+                           brain_model=brain_model)
+                for _ in range(augment)
+            ], axis=0)  # fmt: skip
         objective = as_objective(objective)
         model = self.brain_model if brain_model is None else brain_model
         return np.concatenate([

@@ -152,6 +152,7 @@ def compare_with_unguided(
     unguided: SynthesisOutput | None = None,
     oversample: int = 1,
     ranker: torch.nn.Module | None = None,
+    rank_augment: int = 0,
     batch_size: int = 4,
     progress: bool = True,
 ) -> tuple[dict, dict[str, np.ndarray]]:
@@ -183,6 +184,10 @@ def compare_with_unguided(
         of the guide (moved to the pipeline's device), e.g. an encoder the guide does not
         contain, which images that only fool the guide do not fool. Each run then also holds
         its ``"ranked"`` scores; ``"predicted"`` stays the guide's.
+    rank_augment : int
+        With ``oversample > 1``, rank by the mean objective over this many shifted, mirrored
+        copies of each candidate (``pipe.score(augment=)``; of the ranker's, or the guide's)
+        instead of the candidate alone. Each run then also holds its ``"ranked"`` scores.
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
 
@@ -193,19 +198,31 @@ def compare_with_unguided(
         predicted objective of each image, its mean and the mean over the top 20% of these
         images by prediction; with ``truth`` the same for the true objective; with ``judges`` each
         image's class per judge (``"judged"``). With ``oversample > 1``, the same scores of all
-        candidates under ``"candidates"``.
+        candidates under ``"candidates"``; with a ``ranker`` or ``rank_augment``, also of the
+        images the guide alone would have kept, under ``"by_guide"``.
     images : dict of uint8 arrays (n, H, W, 3), per run (the kept images)
     """
     if oversample < 1:
         raise ValueError(f"oversample must be at least 1; got {oversample}")
+    if rank_augment < 0:
+        raise ValueError(f"rank_augment must be 0 or more copies; got {rank_augment}")
+    ranked = ranker is not None or rank_augment > 0
+    if ranked and oversample == 1:
+        raise ValueError(
+            "a ranker or rank_augment chooses among candidates: give oversample > 1 with it"
+        )
     if ranker is not None:
-        if oversample == 1:
-            raise ValueError("a ranker chooses among candidates: give oversample > 1 with it")
         ranker = ranker.to(pipe.device).eval()
+    ranked_by = None
+    if ranked:
+        ranked_by = "the ranking encoder" if ranker is not None else "the guiding encoder"
+        if rank_augment:
+            ranked_by += f" over {rank_augment} shifted, mirrored copies"
     guidance = Guidance.parse(guidance)
     n_candidates = n_images * oversample
     summary = {"objective": objective.name, "n_images": n_images, "seed": seed,
-               "oversample": oversample, "guidance": asdict(guidance) if guidance else None,
+               "oversample": oversample, "ranked_by": ranked_by,
+               "guidance": asdict(guidance) if guidance else None,
                "steps": num_inference_steps, "judges": list(judges or ())}  # fmt: skip
     if unguided is None:
         unguided = pipe(None, n_images=n_candidates, seed=seed, guidance=None,
@@ -223,8 +240,9 @@ def compare_with_unguided(
                   batch_size=batch_size, progress=progress)  # fmt: skip
     images = {}
     for run, result in zip(RUNS, (guided, unguided), strict=True):
-        rank = None if ranker is None else pipe.score(
-            objective, result.images, brain_input_size=brain_input_size, brain_model=ranker
+        rank = None if not ranked else pipe.score(
+            objective, result.images, brain_input_size=brain_input_size, brain_model=ranker,
+            augment=rank_augment, seeds=result.seeds,
         )  # fmt: skip
         kept = result.top(n_images, by=rank) if oversample > 1 else result
         summary[run] = _scores(kept, objective, truth, judges)
@@ -234,6 +252,7 @@ def compare_with_unguided(
             by_seed = dict(zip(result.seeds.tolist(), rank.tolist(), strict=True))
             summary[run]["ranked"] = [by_seed[s] for s in kept.seeds.tolist()]
             summary[run]["candidates"]["ranked"] = rank.tolist()
+            summary[run]["by_guide"] = _scores(result.top(n_images), objective, truth, judges)
         images[run] = kept.to_uint8()
     return summary, images
 
@@ -287,9 +306,9 @@ def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image
     h, w = images[RUNS[0]].shape[1:3]
     objective, judges = summary.get("objective", "objective"), summary.get("judges") or []
     key = [f"predicted: {objective} by the guiding encoder"]
-    ranked = "ranked" in summary[RUNS[0]]
-    if ranked:
-        key.append("ranked: by the ranking encoder")
+    ranked_by = summary.get("ranked_by")
+    if ranked_by:
+        key.append(f"ranked: by {ranked_by}")
     if "true" in summary[RUNS[0]]:
         key.append("true: by the simulated subject")
     if judges:
@@ -297,7 +316,7 @@ def comparison_grid(summary: dict, images: dict[str, np.ndarray]) -> Image.Image
     n = len(images[RUNS[0]])
     runs = (
         f"the best {n} guided and unguided images of the same {n * oversample} seeds, best "
-        f"{'by the ranking encoder ' if ranked else ''}first"
+        f"{f'by {ranked_by} ' if ranked_by else ''}first"
         if oversample > 1
         else "guided and unguided images from the same seeds"
     )

@@ -173,6 +173,7 @@ def synthesize_world(
     device: str = "cpu",
     oversample: int = 1,
     ranker: BrainModel | None = None,
+    rank_augment: int = 0,
     batch_size: int = 4,
     progress: bool = True,
 ) -> dict:
@@ -213,6 +214,10 @@ def synthesize_world(
     ranker : BrainModel, optional
         Keep the candidates this encoder scores highest instead of the guide (e.g. one on
         another backbone, :func:`world_brain_model`).
+    rank_augment : int
+        Rank by the mean objective over this many shifted, mirrored copies of each candidate
+        (of the guide's, or of ``ranker``'s); the summary then also scores the images the guide
+        alone would have kept (``"by_guide"``).
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
     """
@@ -231,8 +236,8 @@ def synthesize_world(
     summary, images = compare_with_unguided(
         pipeline, objective, n_images=n_images, seed=seed, guidance=guidance,
         num_inference_steps=num_inference_steps, judges=bench.judges, truth=truth,
-        unguided=unguided, oversample=oversample, ranker=ranker, batch_size=batch_size,
-        progress=progress,
+        unguided=unguided, oversample=oversample, ranker=ranker, rank_augment=rank_augment,
+        batch_size=batch_size, progress=progress,
     )  # fmt: skip
     natural_true, labels = bench.natural_true(objective), bench.natural_labels
     preferred = preferred_category(objective)
@@ -244,8 +249,9 @@ def synthesize_world(
         summary["natural_true_median_preferred"] = float(np.median(of_preferred))
     for run in RUNS:
         _add_intervals(summary[run], preferred)
-        if "candidates" in summary[run]:
-            _add_intervals(summary[run]["candidates"], preferred)
+        for part in ("candidates", "by_guide"):
+            if part in summary[run]:
+                _add_intervals(summary[run][part], preferred)
     summary["true_difference"] = _difference(summary["guided"], summary["unguided"],
                                              paired=oversample == 1)  # fmt: skip
     if out is not None:

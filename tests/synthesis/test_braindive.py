@@ -21,7 +21,7 @@ from brainenc.synthesis import (
     Guidance,
     Vertex,
 )
-from brainenc.synthesis.braindive import random_shift_flip
+from brainenc.synthesis.braindive import RANK_AUGMENT_SEED, random_shift_flip
 from brainenc.synthesis.evaluate import compare_with_unguided
 
 STEPS = 8
@@ -333,3 +333,45 @@ def test_a_ranker_keeps_the_candidates_it_scores_highest(latent_pipeline, brain_
     with pytest.raises(ValueError, match="by holds NaN scores"):
         out.top(1, by=np.array([np.nan, 0.0, 1.0]))
     assert out.top(1, by=np.array([0.0, 2.0, 1.0])).seeds.tolist() == [out.seeds[1]]
+
+
+def test_an_augmented_score_is_the_mean_over_each_images_own_shifted_copies(latent_pipeline):
+    out = latent_pipeline(None, n_images=3, seed=3, guidance=None, num_inference_steps=2,
+                          progress=False)  # fmt: skip
+    score = latent_pipeline.score
+    augmented = score(ROI("A"), out.images, augment=4, seeds=out.seeds)
+    assert np.abs(augmented - score(ROI("A"), out.images)).max() > 1e-3  # the copies differ
+    # image i's copies come from its own stream: the batch's order does not change them
+    order = [2, 0, 1]
+    np.testing.assert_allclose(
+        score(ROI("A"), out.images[order], augment=4, seeds=out.seeds[order]), augmented[order],
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+    generators = [torch.Generator().manual_seed(RANK_AUGMENT_SEED + int(s)) for s in out.seeds]
+    one_copy = score(ROI("A"), random_shift_flip(out.images, generators))
+    np.testing.assert_allclose(score(ROI("A"), out.images, augment=1, seeds=out.seeds), one_copy,
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match=r"one seed per image \(got no seeds for 3 images"):
+        score(ROI("A"), out.images, augment=2)
+    with pytest.raises(ValueError, match="got 2 seeds for 3 images"):
+        score(ROI("A"), out.images, augment=2, seeds=out.seeds[:2])
+
+
+def test_rank_augment_keeps_the_best_augmented_candidates_beside_the_guides_pick(latent_pipeline):
+    kw = dict(n_images=2, seed=3, guidance=ROBUST_GUIDANCE, num_inference_steps=STEPS,
+              oversample=3, progress=False)  # fmt: skip
+    summary, _ = compare_with_unguided(latent_pipeline, ROI("A"), rank_augment=4, **kw)
+    assert summary["ranked_by"] == "the guiding encoder over 4 shifted, mirrored copies"
+    for run in ("guided", "unguided"):
+        kept, candidates = summary[run], summary[run]["candidates"]
+        best = np.argsort(-np.array(candidates["ranked"]))[:2]
+        assert kept["seeds"] == [candidates["seeds"][i] for i in best]
+        assert kept["ranked"] == [candidates["ranked"][i] for i in best]
+        assert summary[run]["by_guide"]["predicted"] == sorted(candidates["predicted"],
+                                                               reverse=True)[:2]  # fmt: skip
+    plain, _ = compare_with_unguided(latent_pipeline, ROI("A"), **kw)
+    assert plain["ranked_by"] is None and "by_guide" not in plain["guided"]
+    with pytest.raises(ValueError, match="give oversample > 1 with it"):
+        compare_with_unguided(latent_pipeline, ROI("A"), rank_augment=4, **{**kw, "oversample": 1})
+    with pytest.raises(ValueError, match="rank_augment must be 0 or more copies; got -1"):
+        compare_with_unguided(latent_pipeline, ROI("A"), rank_augment=-1, **kw)

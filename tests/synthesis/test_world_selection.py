@@ -54,7 +54,8 @@ def _args(**changes):
     args = dict(guidance="robust", select=[0.125, 0.25], select_seed=1000, select_n=16,
                 steps=25, oversample=5, batch_size=16, subject=1, encoder="linear",
                 backbone=[["world-clip"], ["world-clip", "world-vit"]], device="cpu",
-                prior=str(PRIOR_DIR), seed=420, n=64, selection=None)  # fmt: skip
+                prior=str(PRIOR_DIR), seed=420, n=64, selection=None, rank_with=None,
+                rank_augment=0)  # fmt: skip
     return argparse.Namespace(**{**args, **changes})
 
 
@@ -75,6 +76,16 @@ def test_reuses_a_selection_made_with_the_same_settings(benchmark_module, tmp_pa
     path = _summary(tmp_path, recorded)
     table = bw.reuse_selection(path, _args(), _objectives("VWFA", "EBA"))
     assert table == {"VWFA": TABLE["VWFA"], "EBA": TABLE["EBA"]}
+
+
+def test_a_record_older_than_an_option_implies_its_default(benchmark_module, tmp_path):
+    bw = benchmark_module("braindive_world")
+    older = vars(_args())
+    del older["rank_augment"]  # records made before --rank-augment ranked the candidate alone
+    path = _summary(tmp_path, argparse.Namespace(**older))
+    assert bw.reuse_selection(path, _args(), _objectives("EBA")) == {"EBA": TABLE["EBA"]}
+    with pytest.raises(SystemExit, match="--rank-augment 0 there, 8 here"):
+        bw.reuse_selection(path, _args(rank_augment=8), _objectives("EBA"))
 
 
 @pytest.mark.parametrize(
@@ -118,6 +129,8 @@ def test_refuses_a_selection_without_the_objective_or_a_file_that_is_not_one(
         (["--settings", "summary.json", "--scale", "1"], "--settings excludes --select and"),
         (["--backbone", "a", "--backbone", "b"], "several --backbone guides need --select"),
         (["--rank-with", "world-vit"], "--rank-with chooses among candidates: give --oversample"),
+        (["--rank-augment", "8"], "--rank-augment chooses among candidates: give --oversample"),
+        (["--rank-augment", "-1"], "--rank-augment must be 0 or more copies; got -1"),
     ],
 )
 def test_selection_options_are_checked_before_any_model_is_built(
@@ -149,10 +162,11 @@ def test_every_objective_is_kept_by_the_ranker_given(benchmark_module, monkeypat
     monkeypatch.setattr(bw, "synthesize_world", lambda o, **kw: calls.append(kw) or {})
     ranker = object()
     rows = bw.run_objectives("pipe", _objectives("FFA", "PPA"), n=4, seed=7, guidance={"FFA": 1,
-                             "PPA": 2}, args=_args(), unguided=None, ranker=ranker)  # fmt: skip
+                             "PPA": 2}, args=_args(rank_augment=8), unguided=None,
+                             ranker=ranker)  # fmt: skip
     assert list(rows) == ["FFA", "PPA"]
-    assert [(c["ranker"], c["guidance"], c["seed"]) for c in calls] == [(ranker, 1, 7),
-                                                                        (ranker, 2, 7)]  # fmt: skip
+    assert [(c["ranker"], c["rank_augment"], c["guidance"], c["seed"]) for c in calls] == [
+        (ranker, 8, 1, 7), (ranker, 8, 2, 7)]  # fmt: skip
 
 
 def test_takes_the_settings_an_earlier_run_chose(benchmark_module, tmp_path):

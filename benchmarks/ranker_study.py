@@ -1,0 +1,179 @@
+"""Which encoder should keep BrainDiVE's best candidates? Rankers compared on one run's candidates.
+
+BrainDiVE draws several candidates per kept image and keeps those its guide scores highest. On
+the world, the kept images can score high with the guide and low with the truth. This script
+regenerates the guided candidates of a recorded ``braindive_world.py`` run (its guides, scales,
+seeds and steps; ``--prior`` as that run's), checks that their true objective matches the
+record, and keeps the best ``n`` of them by each ranker below, which were all fixed before the
+first run of this script:
+
+- ``guide``: the guide itself (the recorded run's rule);
+- ``guide-augmented``: the guide's mean over 8 shifted and mirrored copies of each candidate
+  (``pipe.score(augment=8)``), which patterns that move the encoder at one exact position
+  only do not survive;
+- ``linear-9000``: the guide's encoder(s), linear, fitted on 9000 training images (NSD's
+  per-subject count) instead of 2000;
+- ``routing-vit``: the routing encoder on world-vit patch tokens (another model class);
+- ``guide+routing-vit``: the mean of the guide's and the routing encoder's predictions.
+
+Per objective and ranker: the correlation of its score with the true objective over the
+candidates, and the kept images' mean true objective (95% interval), judged-preferred and
+"none" fractions. The truth and the judge only score, they never choose. The rule, fixed with
+the rankers: the ranker with the highest mean, over the objectives, of the kept images' mean
+true objective, among those judged preferred at least 80% of the time and "none" at most 10%
+in every category region (``chosen``). As the candidates here are the record's test seeds, the
+chosen ranker is then reported on other seeds (``braindive_world.py --rank-with``). With
+``RECORD`` the run of the whole protocol with the adversarial decoder
+(``benchmarks/results/braindive_world_adversarial_decoder_protocol_seeds1100-1419.json``) and
+``FOLDER`` that decoder's prior (``prior_decoder.py --from-shipped --adversarial 0.05 --save``)::
+
+    python benchmarks/ranker_study.py --record RECORD --prior FOLDER \
+        --out benchmarks/results/ranker_study_seeds1100-1419.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from brainenc.encoders import BrainModel
+from brainenc.metrics import mean_interval
+from brainenc.synthesis import ROI, Contrast
+from brainenc.validation import device_argument
+from brainenc.world.synthesis import (
+    HEADLINE_JUDGE,
+    WorldBench,
+    preferred_category,
+    world_brain_model,
+    world_guidance,
+    world_pipeline,
+)
+
+RANKERS = ("guide", "guide-augmented", "linear-9000", "routing-vit", "guide+routing-vit")
+AUGMENTED_COPIES = 8
+LARGE_N_TRAIN = 9000
+MIN_PREFERRED, MAX_NONE = 0.8, 0.1  # the issue's judged targets
+
+
+def objectives_of(record: dict) -> dict:
+    """The recorded objectives by name."""
+    known = {o.name: o for o in [*(ROI(r) for r in ("FFA", "EBA", "PPA", "VWFA", "food")),
+                                 Contrast("FFA", "PPA"), -ROI("FFA")]}  # fmt: skip
+    return {name: known[name] for name in record["test"]}
+
+
+def kept_scores(order, true, judged, preferred, n) -> dict:
+    """The kept images' mean true objective (95% interval) and judged fractions."""
+    kept = order[:n]
+    labels = np.asarray(judged)[kept]
+    row = {"mean_true": float(true[kept].mean()), "mean_true_ci95": mean_interval(true[kept]),
+           "none": float(np.mean(labels == "none"))}  # fmt: skip
+    if preferred is not None:
+        row["preferred"] = float(np.mean(labels == preferred))
+    return row
+
+
+def choose_ranker(objectives: dict) -> tuple[dict, str]:
+    """Each ranker's mean over objectives of the kept mean true objective, and the highest among
+    the rankers judged preferred ≥ 80% and "none" ≤ 10% in every category region (else the
+    guide)."""
+    means = {r: float(np.mean([o["rankers"][r]["mean_true"] for o in objectives.values()]))
+             for r in RANKERS}  # fmt: skip
+    judged_ok = [r for r in RANKERS if all(
+        o["rankers"][r].get("preferred", 1) >= MIN_PREFERRED and o["rankers"][r]["none"] <= MAX_NONE
+        for o in objectives.values()
+    )]  # fmt: skip
+    return means, max(judged_ok, key=means.get, default="guide")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", required=True, help="a braindive_world.py summary.json")
+    parser.add_argument("--prior", required=True, help="the prior folder the record was made with")
+    parser.add_argument("--objectives", nargs="+", default=None, help="default: all recorded")
+    parser.add_argument("--device", default="cpu", type=device_argument)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    record = json.loads(Path(args.record).read_text())
+    run = record["args"]
+    if run["oversample"] < 2:
+        parser.error("the record kept every candidate (oversample 1): nothing to rank")
+    objectives = objectives_of(record)
+    if args.objectives:
+        unknown = set(args.objectives) - set(objectives)
+        if unknown:
+            parser.error(f"not in the record: {', '.join(sorted(unknown))}")
+        objectives = {name: objectives[name] for name in args.objectives}
+
+    subject, encoder = run["subject"], run["encoder"]
+    models, large = {}, {}
+    guides = {record["chosen"][name]["guide"] for name in objectives}
+    for backbone in dict.fromkeys(b for g in guides for b in g.split("+")):
+        models[backbone] = world_brain_model(subject, backbone=backbone, encoder=encoder,
+                                             progress=False)  # fmt: skip
+        large[backbone] = world_brain_model(subject, backbone=backbone, encoder=encoder,
+                                            n_train=LARGE_N_TRAIN, progress=False)  # fmt: skip
+    routing = world_brain_model(subject, backbone="world-vit", encoder="routing", progress=False)
+
+    def member(group, pool):
+        members = [pool[b] for b in group.split("+")]
+        return members[0] if len(members) == 1 else BrainModel.ensemble(members)
+
+    pipelines = {g: world_pipeline(member(g, models), args.prior, device=args.device)
+                 for g in guides}  # fmt: skip
+    bench = WorldBench.shared(subject, device=args.device)
+    result = {"args": vars(args) | {"out": str(args.out)}, "rankers": list(RANKERS),
+              "objectives": {}}  # fmt: skip
+    for name, objective in objectives.items():
+        start = time.perf_counter()
+        chosen, recorded = record["chosen"][name], record["test"][name]
+        pipe = pipelines[chosen["guide"]]
+        n, seed = recorded["n_images"], recorded["seed"]
+        out = pipe(objective, n_images=n * run["oversample"], seed=seed,
+                   guidance=world_guidance(run["guidance"], chosen["scale"]),
+                   num_inference_steps=run["steps"], batch_size=run["batch_size"],
+                   progress=False)  # fmt: skip
+        with torch.no_grad():
+            true = objective(bench.truth, out.images).numpy()
+        judged = bench.judges[HEADLINE_JUDGE](out.images)
+        drift = float(np.abs(true - np.array(recorded["guided"]["candidates"]["true"])).max())
+        scores = {
+            "guide": out.scores,
+            "guide-augmented": pipe.score(objective, out.images, augment=AUGMENTED_COPIES,
+                                          seeds=out.seeds),
+            "linear-9000": pipe.score(objective, out.images,
+                                      brain_model=member(chosen["guide"], large)),
+            "routing-vit": pipe.score(objective, out.images, brain_model=routing),
+        }  # fmt: skip
+        scores["guide+routing-vit"] = (scores["guide"] + scores["routing-vit"]) / 2
+        preferred = preferred_category(objective)
+        rows = {}
+        for ranker, score in scores.items():
+            rows[ranker] = kept_scores(np.argsort(-score), true, judged, preferred, n)
+            rows[ranker]["r_true"] = float(np.corrcoef(score, true)[0, 1])
+        oracle = kept_scores(np.argsort(-true), true, judged, preferred, n)
+        result["objectives"][name] = {"rankers": rows, "best_possible": oracle,
+                                      "max_true_drift_from_record": drift,
+                                      "natural_true_median_preferred":
+                                          recorded.get("natural_true_median_preferred"),
+                                      "natural_true_p90": recorded["natural_true_p90"],
+                                      "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        line = ", ".join(f"{r} {v['mean_true']:.2f} (r {v['r_true']:.2f})" for r, v in rows.items())
+        print(f"{name}: {line}; best possible {oracle['mean_true']:.2f}; drift {drift:.1e}",
+              flush=True)  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1))
+    result["mean_over_objectives"], result["chosen"] = choose_ranker(result["objectives"])
+    args.out.write_text(json.dumps(result, indent=1))
+    print("mean kept true over objectives: "
+          + ", ".join(f"{r} {v:.3f}" for r, v in result["mean_over_objectives"].items())
+          + f"; chosen: {result['chosen']}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
