@@ -26,7 +26,8 @@ highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the 
 all candidates are scored too (rows "g. all", "u. all"); ``--rank-with BACKBONE ...`` keeps
 instead the candidates that an encoder on those backbones scores highest, e.g. one the guide
 does not contain; ``--rank-augment K`` ranks by the mean score over K shifted, mirrored copies
-of each candidate (rows "g. guide", "u. guide": what the guide alone would have kept).
+of each candidate. With either, rows "g. guide" and "u. guide" show what the guide alone would
+have kept.
 Writes the images, grids and JSON scores to --out.
 
     python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
@@ -72,6 +73,13 @@ from brainenc.world.synthesis import (
 CATEGORY_ROIS = ("FFA", "EBA", "PPA", "VWFA", "food")
 
 
+def world_objectives(rois_only: bool = False) -> list:
+    """The benchmark's objectives: each category ROI, then (unless ``rois_only``) the FFA − PPA
+    contrast and the minimised FFA."""
+    objectives = [ROI(r) for r in CATEGORY_ROIS]
+    return objectives if rois_only else [*objectives, Contrast("FFA", "PPA"), -ROI("FFA")]
+
+
 def encoder_on(backbones, models: dict) -> BrainModel:
     """The encoder of ``models`` (one per backbone name) on ``backbones``: the one, or the
     ensemble of several."""
@@ -90,8 +98,9 @@ def unguided_samples(pipeline, *, n, seed, args):
 def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, out=None,
                    ranker=None) -> dict:  # fmt: skip
     """Synthesize and score every objective on seeds ``seed .. seed + n * oversample - 1``
-    (keeping ``n`` images per run, the best by the guide or by ``ranker``); ``guidance`` is
-    one recipe, or a recipe per objective name."""
+    (keeping ``n`` images per run, the best by the guide or by ``ranker``, over
+    ``args.rank_augment`` shifted copies where given); ``guidance`` is one recipe, or a recipe
+    per objective name."""
     rows = {}
     for objective in objectives:
         start = time.perf_counter()
@@ -319,7 +328,8 @@ def main() -> None:
     parser.add_argument("--rank-augment", type=int, default=0, metavar="K",
                         help="with --oversample, rank each candidate by its mean score over K "
                         "shifted, mirrored copies (default 0: the candidate alone; "
-                        "benchmarks/ranker_study.py chose 8)")  # fmt: skip
+                        "docs/world.md compares rankers: the guide over 8 copies ranked "
+                        "best)")  # fmt: skip
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
@@ -362,9 +372,7 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
-    objectives = [ROI(r) for r in CATEGORY_ROIS]
-    if not args.rois_only:
-        objectives += [Contrast("FFA", "PPA"), -ROI("FFA")]
+    objectives = world_objectives(args.rois_only)
     record = {"args": vars(args)}
     if args.selection:  # checked before any model is built
         record["selection"] = reuse_selection(args.selection, args, objectives)

@@ -9,8 +9,8 @@ first run of this script:
 
 - ``guide``: the guide itself (the recorded run's rule);
 - ``guide-augmented``: the guide's mean over 8 shifted and mirrored copies of each candidate
-  (``pipe.score(augment=8)``), which patterns that move the encoder at one exact position
-  only do not survive;
+  (``pipe.score(objective, out.images, augment=8, seeds=out.seeds)``), which patterns that
+  move the encoder at one exact position only do not survive;
 - ``linear-9000``: the guide's encoder(s), linear, fitted on 9000 training images (NSD's
   per-subject count) instead of 2000;
 - ``routing-vit``: the routing encoder on world-vit patch tokens (another model class);
@@ -20,10 +20,11 @@ Per objective and ranker: the correlation of its score with the true objective o
 candidates, and the kept images' mean true objective (95% interval), judged-preferred and
 "none" fractions. The truth and the judge only score, they never choose. The rule, fixed with
 the rankers: the ranker with the highest mean, over the objectives, of the kept images' mean
-true objective, among those judged preferred at least 80% of the time and "none" at most 10%
-in every category region (``chosen``). As the candidates here are the record's test seeds, the
-chosen ranker is then reported on other seeds (``braindive_world.py --rank-with``). With
-``RECORD`` the run of the whole protocol with the adversarial decoder
+true objective, among those judged preferred at least 80% of the time in every category region
+and "none" at most 10% in every objective (``chosen``). As the candidates here are the
+record's test seeds, the chosen ranker is then reported on other seeds
+(``braindive_world.py --rank-augment`` or ``--rank-with``). With ``RECORD`` the run of the
+whole protocol with the adversarial decoder
 (``benchmarks/results/braindive_world_adversarial_decoder_protocol_seeds1100-1419.json``) and
 ``FOLDER`` that decoder's prior (``prior_decoder.py --from-shipped --adversarial 0.05 --save``)::
 
@@ -40,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from braindive_world import world_objectives
 
 from brainenc.encoders import BrainModel
 from brainenc.metrics import mean_interval
-from brainenc.synthesis import ROI, Contrast
 from brainenc.validation import device_argument
 from brainenc.world.synthesis import (
     HEADLINE_JUDGE,
@@ -57,13 +58,12 @@ from brainenc.world.synthesis import (
 RANKERS = ("guide", "guide-augmented", "linear-9000", "routing-vit", "guide+routing-vit")
 AUGMENTED_COPIES = 8
 LARGE_N_TRAIN = 9000
-MIN_PREFERRED, MAX_NONE = 0.8, 0.1  # the issue's judged targets
+MIN_PREFERRED, MAX_NONE = 0.8, 0.1  # the world benchmark's judged targets (docs/world.md)
 
 
 def objectives_of(record: dict) -> dict:
     """The recorded objectives by name."""
-    known = {o.name: o for o in [*(ROI(r) for r in ("FFA", "EBA", "PPA", "VWFA", "food")),
-                                 Contrast("FFA", "PPA"), -ROI("FFA")]}  # fmt: skip
+    known = {o.name: o for o in world_objectives()}
     return {name: known[name] for name in record["test"]}
 
 
@@ -80,8 +80,8 @@ def kept_scores(order, true, judged, preferred, n) -> dict:
 
 def choose_ranker(objectives: dict) -> tuple[dict, str]:
     """Each ranker's mean over objectives of the kept mean true objective, and the highest among
-    the rankers judged preferred ≥ 80% and "none" ≤ 10% in every category region (else the
-    guide)."""
+    the rankers judged preferred ≥ 80% in every category region and "none" ≤ 10% in every
+    objective (else the guide)."""
     means = {r: float(np.mean([o["rankers"][r]["mean_true"] for o in objectives.values()]))
              for r in RANKERS}  # fmt: skip
     judged_ok = [r for r in RANKERS if all(
@@ -117,8 +117,10 @@ def main() -> None:
         models[backbone] = world_brain_model(subject, backbone=backbone, encoder=encoder,
                                              progress=False)  # fmt: skip
         large[backbone] = world_brain_model(subject, backbone=backbone, encoder=encoder,
-                                            n_train=LARGE_N_TRAIN, progress=False)  # fmt: skip
-    routing = world_brain_model(subject, backbone="world-vit", encoder="routing", progress=False)
+                                            n_train=LARGE_N_TRAIN,
+                                            progress=False).to(args.device)  # fmt: skip
+    routing = world_brain_model(subject, backbone="world-vit", encoder="routing",
+                                progress=False).to(args.device)  # fmt: skip
 
     def member(group, pool):
         members = [pool[b] for b in group.split("+")]

@@ -259,7 +259,8 @@ def _synthesis_setup(record: dict) -> str:
         how.append(f"{record['steps']} steps")
     n, k = record.get("n_images"), record.get("oversample", 1)
     if isinstance(k, int) and k > 1:
-        seeds = f", each the best {n} of the same {n * k} seeds by the encoder"
+        ranked_by = record.get("ranked_by") or "the encoder"
+        seeds = f", each the best {n} of the same {n * k} seeds by {ranked_by}"
     else:
         seeds = " from the same seeds"
     rows = f"{n} guided images, then {n} unguided{seeds}" if n else ""

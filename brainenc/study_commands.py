@@ -104,6 +104,15 @@ def add_study_commands(subparsers) -> None:
         "(BrainDiVE keeps the top 20%%: 5; default 1, no rerank)",
     )
     syn.add_argument(
+        "--rank-augment",
+        type=int,
+        default=0,
+        metavar="C",
+        help="with --oversample, score each candidate as its mean over C shifted, mirrored "
+        "copies (on the world, 8 keeps truer images than the candidate alone: docs/world.md; "
+        "default 0)",
+    )
+    syn.add_argument(
         "--guidance",
         choices=("robust", "paper"),
         default=None,
@@ -300,6 +309,10 @@ def _synthesize(args: argparse.Namespace) -> int:
         raise UsageError("--model picks models of RUN_DIR; give the results folder first")
     if args.scale is not None and not 0 < args.scale < float("inf"):
         raise UsageError(f"--scale must be a positive number; got {args.scale}")
+    if args.rank_augment < 0:
+        raise UsageError(f"--rank-augment must be 0 or more copies; got {args.rank_augment}")
+    if args.rank_augment and args.oversample == 1:
+        raise UsageError("--rank-augment ranks candidates: give --oversample 2 or more with it")
     objectives = _objectives(args)
     if args.diffusion and (args.run_dir is None or args.world):
         from .world.prior import check_prior
@@ -320,7 +333,7 @@ def _synthesize(args: argparse.Namespace) -> int:
                   num_inference_steps=args.steps, progress=not args.quiet)  # fmt: skip
     common["unguided"] = pipe(None, **{**common, "guidance": None,
                                        "n_images": args.n * args.oversample})  # fmt: skip
-    common["oversample"] = args.oversample
+    common.update(oversample=args.oversample, rank_augment=args.rank_augment)
     for objective in objectives:
         if world:
             summary = synthesize_world(objective, subject=args.subject, pipeline=pipe, out=out,

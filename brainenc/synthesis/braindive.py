@@ -23,7 +23,7 @@ multistep by default), a VAE (latent diffusion) or none (pixel diffusion), and t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -377,36 +377,55 @@ class BrainDiVEPipeline:
     def score(
         self, objective, images: torch.Tensor, *, brain_input_size: int | None = None,
         batch_size: int = 64, brain_model: torch.nn.Module | None = None, augment: int = 0,
-        seeds=None,
+        seeds: Sequence[int] | np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """The objective of float images (n, 3, H, W) in [0, 1] under the brain model (or
-        another one, ``brain_model``, on the pipeline's device), (n,).
+        """The objective of each image under the brain model, (n,).
 
-        With ``augment=K``, each image's mean objective over K copies shifted and mirrored as
-        augmented guidance shifts them (:func:`random_shift_flip`; image ``i``'s copies drawn
-        from ``seeds[i]``, a stream of their own): a score that patterns the brain model
-        reads only at one exact position do not hold up.
+        Parameters
+        ----------
+        objective : Objective or str
+        images : tensor of shape (n, 3, H, W), float in [0, 1]
+        brain_input_size : int, optional
+            Resize the images to this side for the brain model.
+        batch_size : int
+            Images scored at once.
+        brain_model : torch.nn.Module, optional
+            Another brain model than the guide, already on the pipeline's device.
+        augment : int
+            0: each image as it is. K > 0: each image's mean objective over K copies shifted
+            and mirrored as augmented guidance moves images (:func:`random_shift_flip`), so
+            that patterns the brain model reads at one exact position only do not raise the
+            score; K passes of the brain model.
+        seeds : sequence of int, optional
+            With ``augment``, one per image (e.g. ``out.seeds``): image ``i``'s copies are
+            drawn from a stream of ``seeds[i]``, so its score does not depend on the batch.
         """
-        if augment:
-            if augment < 0 or seeds is None or len(seeds) != len(images):
-                raise ValueError(
-                    f"augment={augment} needs augment > 0 and one seed per image "
-                    f"(got {'no' if seeds is None else len(seeds)} seeds for {len(images)} images)"
-                )
-            generators = [torch.Generator().manual_seed(RANK_AUGMENT_SEED + int(s)) for s in seeds]
-            return np.mean([
-                self.score(objective, random_shift_flip(images, generators),
-                           brain_input_size=brain_input_size, batch_size=batch_size,
-                           brain_model=brain_model)
-                for _ in range(augment)
-            ], axis=0)  # fmt: skip
+        if isinstance(augment, bool) or not isinstance(augment, int | np.integer) or augment < 0:
+            raise ValueError(f"augment must be 0 or more copies; got {augment!r}")
+        if augment and (seeds is None or len(seeds) != len(images)):
+            got = "no" if seeds is None else len(seeds)
+            raise ValueError(
+                f"augment={augment} draws each image's copies from its own seed: pass seeds=, "
+                f"one per image (e.g. out.seeds); got {got} seeds for {len(images)} images"
+            )
         objective = as_objective(objective)
         model = self.brain_model if brain_model is None else brain_model
-        return np.concatenate([
-            objective(model, self._brain_input(images[i : i + batch_size].to(self.device),
-                                               brain_input_size, model)).float().cpu().numpy()
-            for i in range(0, len(images), batch_size)
-        ])  # fmt: skip
+        generators = [torch.Generator().manual_seed(RANK_AUGMENT_SEED + int(s))
+                      for s in (seeds if augment else [])]  # fmt: skip
+
+        def one_pass() -> np.ndarray:
+            scores = []
+            for i in range(0, len(images), batch_size):
+                batch = images[i : i + batch_size].to(self.device)
+                if augment:
+                    batch = random_shift_flip(batch, generators[i : i + batch_size])
+                batch = self._brain_input(batch, brain_input_size, model)
+                scores.append(objective(model, batch).float().cpu().numpy())
+            return np.concatenate(scores)
+
+        if not augment:
+            return one_pass()
+        return np.mean([one_pass() for _ in range(augment)], axis=0)
 
     def _brain_input(self, image: torch.Tensor, size: int | None, model=None) -> torch.Tensor:
         """Decoded images as a brain model (the guide by default) takes them: its dtype,

@@ -186,7 +186,7 @@ def compare_with_unguided(
         its ``"ranked"`` scores; ``"predicted"`` stays the guide's.
     rank_augment : int
         With ``oversample > 1``, rank by the mean objective over this many shifted, mirrored
-        copies of each candidate (``pipe.score(augment=)``; of the ranker's, or the guide's)
+        copies of each candidate, under ``ranker`` or else the guide (``pipe.score(augment=)``),
         instead of the candidate alone. Each run then also holds its ``"ranked"`` scores.
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).

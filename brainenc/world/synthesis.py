@@ -212,12 +212,12 @@ def synthesize_world(
         :func:`~brainenc.synthesis.evaluate.compare_with_unguided`); the summary also scores
         all candidates (``"candidates"``).
     ranker : BrainModel, optional
-        Keep the candidates this encoder scores highest instead of the guide (e.g. one on
-        another backbone, :func:`world_brain_model`).
+        With ``oversample > 1``, keep the candidates this encoder scores highest instead of
+        the guide (e.g. one on another backbone, :func:`world_brain_model`).
     rank_augment : int
-        Rank by the mean objective over this many shifted, mirrored copies of each candidate
-        (of the guide's, or of ``ranker``'s); the summary then also scores the images the guide
-        alone would have kept (``"by_guide"``).
+        With ``oversample > 1``, rank by the mean objective over this many shifted, mirrored
+        copies of each candidate (under ``ranker``, or the guide). With either option, the
+        summary also scores the images the guide alone would have kept (``"by_guide"``).
     batch_size : int
         Images sampled at once (more is faster where memory allows; the images do not change).
     """

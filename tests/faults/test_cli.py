@@ -59,6 +59,11 @@ def test_unknown_roi_fails_before_any_fitting(monkeypatch, capsys):
     assert code == 2 and "--n must be at least 1" in _one_line(err)
     code, err = _run(["synthesize", "--roi", "FFA", "--oversample", "0"], capsys)
     assert code == 2 and "--oversample must be at least 1" in _one_line(err)
+    code, err = _run(["synthesize", "--roi", "FFA", "--rank-augment", "8"], capsys)
+    assert code == 2 and "--rank-augment ranks candidates: give --oversample 2" in _one_line(err)
+    code, err = _run(["synthesize", "--roi", "FFA", "--oversample", "5", "--rank-augment", "-1"],
+                     capsys)  # fmt: skip
+    assert code == 2 and "--rank-augment must be 0 or more copies; got -1" in _one_line(err)
     code, err = _run(["synthesize", "--roi", "FFA", "--diffusion", "/no/prior"], capsys)
     assert code == 1 and "/no/prior is not a diffusion prior folder (no model_index.json)" in (
         _one_line(err)

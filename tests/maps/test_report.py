@@ -204,3 +204,7 @@ def test_synthesis_setup_says_when_images_were_reranked():
         "4 guided images, then 4 unguided, each the best 4 of the same 20 seeds by the encoder, "
         "each labelled by the judge"
     )
+    ranked = "the guiding encoder over 8 shifted, mirrored copies"
+    assert _synthesis_setup({**record, "oversample": 5, "ranked_by": ranked}).endswith(
+        f"each the best 4 of the same 20 seeds by {ranked}, each labelled by the judge"
+    )

@@ -87,10 +87,12 @@ def test_synthesize_guides_with_the_mean_of_several_models(
     assert synthesize([str(run), *options]) == 1
     assert "has 2 models; pick one with --model" in capsys.readouterr().err
     both = ["--model", "gabor:grid=2", "--model", "gabor:grid=1"]
-    assert synthesize([str(run), *options, *both, "--oversample", "2"]) == 0
+    assert synthesize([str(run), *options, *both, "--oversample", "2", "--rank-augment", "2"]) == 0
     scores = json.loads((run / "synthesis" / "V1.json").read_text())
     assert scores["guided"]["mean_predicted"] > scores["unguided"]["mean_predicted"]
     assert scores["oversample"] == 2 and len(scores["guided"]["candidates"]["seeds"]) == 4
+    assert scores["ranked_by"] == "the guiding encoder over 2 shifted, mirrored copies"
+    assert len(scores["guided"]["by_guide"]["seeds"]) == 2
     assert synthesize([str(run), *options, *both, "--judge", "gabor:grid=1"]) == 2
     assert "is a backbone the guiding encoder reads" in capsys.readouterr().err
     assert (

@@ -347,23 +347,37 @@ def test_an_augmented_score_is_the_mean_over_each_images_own_shifted_copies(late
         score(ROI("A"), out.images[order], augment=4, seeds=out.seeds[order]), augmented[order],
         rtol=1e-5, atol=1e-6,
     )  # fmt: skip
+    # K successive draws of each image's own stream, batch by batch
     generators = [torch.Generator().manual_seed(RANK_AUGMENT_SEED + int(s)) for s in out.seeds]
-    one_copy = score(ROI("A"), random_shift_flip(out.images, generators))
-    np.testing.assert_allclose(score(ROI("A"), out.images, augment=1, seeds=out.seeds), one_copy,
-                               rtol=1e-5, atol=1e-6)  # fmt: skip
-    with pytest.raises(ValueError, match=r"one seed per image \(got no seeds for 3 images"):
+    copies = [score(ROI("A"), random_shift_flip(out.images, generators)) for _ in range(4)]
+    np.testing.assert_allclose(augmented, np.mean(copies, axis=0), rtol=1e-5, atol=1e-6)
+    assert np.abs(copies[0] - copies[1]).max() > 1e-3  # each copy is drawn afresh
+    np.testing.assert_allclose(
+        score(ROI("A"), out.images, augment=4, seeds=out.seeds, batch_size=2), augmented,
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"pass seeds=, one per image .* got no seeds for 3"):
         score(ROI("A"), out.images, augment=2)
     with pytest.raises(ValueError, match="got 2 seeds for 3 images"):
         score(ROI("A"), out.images, augment=2, seeds=out.seeds[:2])
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="augment must be 0 or more copies"):
+            score(ROI("A"), out.images, augment=bad, seeds=out.seeds)
 
 
 def test_rank_augment_keeps_the_best_augmented_candidates_beside_the_guides_pick(latent_pipeline):
     kw = dict(n_images=2, seed=3, guidance=ROBUST_GUIDANCE, num_inference_steps=STEPS,
               oversample=3, progress=False)  # fmt: skip
-    summary, _ = compare_with_unguided(latent_pipeline, ROI("A"), rank_augment=4, **kw)
+    summary, images = compare_with_unguided(latent_pipeline, ROI("A"), rank_augment=4, **kw)
     assert summary["ranked_by"] == "the guiding encoder over 4 shifted, mirrored copies"
     for run in ("guided", "unguided"):
         kept, candidates = summary[run], summary[run]["candidates"]
+        kept_images = torch.from_numpy(images[run]).permute(0, 3, 1, 2).float() / 255
+        np.testing.assert_allclose(  # the augmented scores of the kept images (uint8 round-off)
+            kept["ranked"], latent_pipeline.score(ROI("A"), kept_images, augment=4,
+                                                  seeds=kept["seeds"]), atol=0.05,
+        )  # fmt: skip
+        assert not np.allclose(candidates["ranked"], candidates["predicted"], atol=1e-3)
         best = np.argsort(-np.array(candidates["ranked"]))[:2]
         assert kept["seeds"] == [candidates["seeds"][i] for i in best]
         assert kept["ranked"] == [candidates["ranked"][i] for i in best]
@@ -371,6 +385,11 @@ def test_rank_augment_keeps_the_best_augmented_candidates_beside_the_guides_pick
                                                                reverse=True)[:2]  # fmt: skip
     plain, _ = compare_with_unguided(latent_pipeline, ROI("A"), **kw)
     assert plain["ranked_by"] is None and "by_guide" not in plain["guided"]
+    both, _ = compare_with_unguided(latent_pipeline, ROI("A"), rank_augment=4,
+                                    ranker=latent_pipeline.brain_model, **kw)  # fmt: skip
+    assert both["ranked_by"] == "the ranking encoder over 4 shifted, mirrored copies"
+    np.testing.assert_allclose(both["guided"]["candidates"]["ranked"],
+                               summary["guided"]["candidates"]["ranked"], rtol=1e-5)  # fmt: skip
     with pytest.raises(ValueError, match="give oversample > 1 with it"):
         compare_with_unguided(latent_pipeline, ROI("A"), rank_augment=4, **{**kw, "oversample": 1})
     with pytest.raises(ValueError, match="rank_augment must be 0 or more copies; got -1"):
