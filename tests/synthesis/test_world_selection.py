@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from brainenc.world.prior import PRIOR_DIR
@@ -200,3 +201,14 @@ def test_settings_need_the_same_sampling_and_fresh_test_seeds(benchmark_module, 
             bw.reuse_settings(path, _args(seed=seed), _objectives("FFA"), guides)
     for seed in (1080, 1000 - 64 * 5):
         assert bw.reuse_settings(path, _args(seed=seed), _objectives("FFA"), guides)
+
+
+def test_rank_difference_is_zero_for_the_guide_and_positive_for_the_truth(benchmark_module):
+    rd = benchmark_module("rank_difference")
+    rng = np.random.default_rng(1)
+    true = rng.normal(size=40)
+    predicted = true + rng.normal(size=40)
+    same = rd.kept_difference(predicted, predicted, true, 8, np.random.default_rng(0))
+    assert same.shape == (1 + rd.RESAMPLES,) and not same.any()
+    oracle = rd.kept_difference(true, predicted, true, 8, np.random.default_rng(0))
+    assert oracle[0] > 0 and (oracle >= 0).all()  # the truth's own best can only be truer
