@@ -56,7 +56,7 @@ def main() -> None:
     if not part:
         parser.error(f"{path} is not a braindive_world.py summary (it has no 'test' runs)")
     subject = next(iter(part.values()))["subject"]
-    rows = disagreement(part, WorldBench.build(subject))
+    rows = disagreement(part, WorldBench.build(subject, judges=False))
     print(f"{'region':<6} {'natural p5':>10}  " + "  ".join(f"{run:>26}" for run in RUNS))
     for name, row in rows.items():
         cells = [

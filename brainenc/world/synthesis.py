@@ -80,12 +80,13 @@ class WorldBench:
         return self._natural_true[objective.name]
 
     @classmethod
-    def build(cls, subject: int = 1, *, device: str = "cpu") -> WorldBench:
+    def build(cls, subject: int = 1, *, device: str = "cpu", judges: bool = True) -> WorldBench:
         """Build the bench of world subject ``subject`` (seconds: the subject's truth is
-        standardised on reference images), with its judges on ``device``."""
+        standardised on reference images), with its judges on ``device`` (none with
+        ``judges=False``, for scores of the truth alone)."""
         stim = generate_stimuli(1000, NATURAL_SEED)
         return cls(subject, true_brain(WorldSubject(subject)), to_tensor(stim.images[:]),
-                   stim.labels, world_judges(device))  # fmt: skip
+                   stim.labels, world_judges(device) if judges else {})  # fmt: skip
 
     @classmethod
     def shared(cls, subject: int = 1, *, device: str = "cpu") -> WorldBench:

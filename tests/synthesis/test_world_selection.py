@@ -212,3 +212,25 @@ def test_rank_difference_is_zero_for_the_guide_and_positive_for_the_truth(benchm
     assert same.shape == (1 + rd.RESAMPLES,) and not same.any()
     oracle = rd.kept_difference(true, predicted, true, 8, np.random.default_rng(0))
     assert oracle[0] > 0 and (oracle >= 0).all()  # the truth's own best can only be truer
+
+
+def _ranked(mean_true, preferred=0.9, none=0.0):
+    return {"mean_true": mean_true, "preferred": preferred, "none": none}
+
+
+def test_ranker_rule_takes_the_highest_mean_among_rankers_judged_well(benchmark_module):
+    rs = benchmark_module("ranker_study")
+    good = dict.fromkeys(rs.RANKERS, _ranked(1.0))
+    objectives = {
+        "FFA": {"rankers": {**good, "routing-vit": _ranked(2.0, preferred=0.7),
+                            "linear-9000": _ranked(1.5)}},
+        "min-FFA": {"rankers": {**{r: {"mean_true": 0.5, "none": 0.0} for r in rs.RANKERS},
+                                "linear-9000": {"mean_true": 0.5, "none": 0.2}}},
+    }  # fmt: skip
+    means, chosen = rs.choose_ranker(objectives)
+    assert means["routing-vit"] == 1.25 and means["linear-9000"] == 1.0
+    # routing-vit has the highest mean but is judged preferred 70% of the time for FFA;
+    # linear-9000 is next but says "none" 20% of the time for the minimised FFA
+    assert chosen == "guide"
+    objectives["min-FFA"]["rankers"]["linear-9000"]["none"] = 0.1
+    assert rs.choose_ranker(objectives)[1] == "linear-9000"

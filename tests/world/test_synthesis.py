@@ -16,6 +16,7 @@ from brainenc.world import CATEGORIES, JUDGE_CLASSES
 from brainenc.world.prior import PRIOR_DIR
 from brainenc.world.synthesis import (
     PREFERRED,
+    WorldBench,
     synthesize_world,
     world_brain_model,
     world_guidance,
@@ -26,6 +27,14 @@ from brainenc.world.synthesis import (
 def test_preferred_categories_come_from_the_simulator():
     assert PREFERRED["FFA"] == "face" and PREFERRED["PPA"] == "place"
     assert PREFERRED["VWFA"] == "word" and PREFERRED["food"] == "food"
+
+
+def test_a_bench_without_judges_still_scores_natural_images_by_the_truth():
+    bench = WorldBench.build(1, judges=False)
+    assert bench.judges == {}
+    ffa = bench.natural_true(ROI("FFA"))
+    faces = bench.natural_labels == CATEGORIES.index("face")
+    assert ffa.shape == (1000,) and np.median(ffa[faces]) > np.percentile(ffa[~faces], 90)
 
 
 @pytest.mark.skipif(not (PRIOR_DIR / "unet").is_dir(), reason="world diffusion prior not built")
