@@ -25,9 +25,10 @@ SUMMARY`` takes the guides and scales an earlier run chose, e.g. to run them wit
 highest (BrainDiVE's rerank, top 20% at K = 5); the unguided run is kept by the same rule, and
 all candidates are scored too (rows "g. all", "u. all"); ``--rank-with BACKBONE ...`` keeps
 instead the candidates that an encoder on those backbones scores highest, e.g. one the guide
-does not contain; ``--rank-augment K`` ranks by the mean score over K shifted, mirrored copies
-of each candidate. With either, rows "g. guide" and "u. guide" show what the guide alone would
-have kept.
+does not contain (``--rank-encoder SPEC``: an encoder of another kind;
+``--rank-with-guide``: the mean of it and the guide); ``--rank-augment K`` ranks by the mean
+score over K shifted, mirrored copies of each candidate. With any of them, rows "g. guide" and
+"u. guide" show what the guide alone would have kept.
 Writes the images, grids and JSON scores to --out.
 
     python benchmarks/braindive_world.py --backbone world-clip --backbone world-clip world-vit \
@@ -116,7 +117,16 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, o
     return rows
 
 
-def run_selection(pipelines, objectives, args, ranker=None) -> dict:
+def rankers_of(pipelines: dict, ranker, with_guide: bool) -> dict:
+    """Each guide's ranker: ``ranker`` (``None``: the guide itself), or with ``with_guide`` the
+    mean of the guide and ``ranker``."""
+    if ranker is None or not with_guide:
+        return dict.fromkeys(pipelines, ranker)
+    return {name: BrainModel.ensemble([pipeline.brain_model, ranker])
+            for name, pipeline in pipelines.items()}  # fmt: skip
+
+
+def run_selection(pipelines, objectives, args, rankers=None) -> dict:
     """Every (guide, scale) of ``pipelines`` × ``args.select`` on the selection seeds: per
     objective, a row per setting with its judged-preferred fraction and mean true objective."""
     table = {objective.name: [] for objective in objectives}
@@ -126,7 +136,8 @@ def run_selection(pipelines, objectives, args, ranker=None) -> dict:
         for scale in args.select:
             rows = run_objectives(pipeline, objectives, n=args.select_n, seed=args.select_seed,
                                   guidance=world_guidance(args.guidance, scale), args=args,
-                                  unguided=unguided, ranker=ranker)  # fmt: skip
+                                  unguided=unguided,
+                                  ranker=(rankers or {}).get(guide))  # fmt: skip
             for name, row in rows.items():
                 guided = row["guided"]
                 preferred = guided.get("preferred_fraction")
@@ -162,10 +173,11 @@ def choose_settings(table: dict, min_preferred: float | None = None) -> dict:
 
 
 SELECTION_ARGS = ("guidance", "select", "select_seed", "select_n", "steps", "oversample",
-                  "rank_with", "rank_augment", "batch_size", "subject", "encoder", "backbone",
+                  "rank_with", "rank_encoder", "rank_with_guide", "rank_augment", "batch_size",
+                  "subject", "encoder", "backbone",
                   "device")  # fmt: skip
 """The arguments a recorded selection must share with a run that reuses it."""
-ADDED_ARGS = {"rank_augment": 0}
+ADDED_ARGS = {"rank_augment": 0, "rank_encoder": None, "rank_with_guide": False}
 """Arguments added after some records were made, with the value those records imply."""
 
 
@@ -325,6 +337,11 @@ def main() -> None:
     parser.add_argument("--rank-with", nargs="+", default=None, metavar="BACKBONE",
                         help="with --oversample, keep the candidates that an encoder on these "
                         "backbones scores highest, not the guide (default: the guide)")  # fmt: skip
+    parser.add_argument("--rank-encoder", default=None, metavar="SPEC",
+                        help="the encoder spec of --rank-with's encoders, e.g. routing "
+                        "(default: --encoder's)")  # fmt: skip
+    parser.add_argument("--rank-with-guide", action="store_true",
+                        help="rank by the mean of the guide and --rank-with's encoder")  # fmt: skip
     parser.add_argument("--rank-augment", type=int, default=0, metavar="K",
                         help="with --oversample, rank each candidate by its mean score over K "
                         "shifted, mirrored copies (default 0: the candidate alone; "
@@ -348,6 +365,8 @@ def main() -> None:
         parser.error(f"--rank-augment must be 0 or more copies; got {args.rank_augment}")
     if args.rank_augment and args.oversample == 1:
         parser.error("--rank-augment chooses among candidates: give --oversample 2 or more")
+    if (args.rank_encoder or args.rank_with_guide) and not args.rank_with:
+        parser.error("--rank-encoder and --rank-with-guide need --rank-with")
     if args.rank_with and len(set(args.rank_with)) < len(args.rank_with):
         parser.error("--rank-with names the same backbone twice")
     args.backbone = args.backbone or [["world-clip"]]
@@ -378,18 +397,24 @@ def main() -> None:
         record["selection"] = reuse_selection(args.selection, args, objectives)
     if args.settings:
         settings = reuse_settings(args.settings, args, objectives, guides)
-    backbones = dict.fromkeys([b for group in guides.values() for b in group]
-                              + (args.rank_with or []))  # fmt: skip
+    rank_encoder = args.rank_encoder or args.encoder
+    shared = (args.rank_with or []) if rank_encoder == args.encoder else []
+    backbones = dict.fromkeys([b for group in guides.values() for b in group] + shared)
     models = {backbone: world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
                                           progress=False) for backbone in backbones}  # fmt: skip
+    rank_models = models if rank_encoder == args.encoder else {
+        backbone: world_brain_model(args.subject, backbone=backbone, encoder=rank_encoder,
+                                    progress=False) for backbone in args.rank_with or []
+    }  # fmt: skip
     pipelines = {name: world_pipeline(encoder_on(group, models), args.prior, device=args.device)
                  for name, group in guides.items()}  # fmt: skip
-    ranker = encoder_on(args.rank_with, models) if args.rank_with else None
+    ranker = encoder_on(args.rank_with, rank_models) if args.rank_with else None
+    rankers = rankers_of(pipelines, ranker, args.rank_with_guide)
     if not args.settings:
         settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
     if args.select:
         if "selection" not in record:
-            record["selection"] = run_selection(pipelines, objectives, args, ranker)
+            record["selection"] = run_selection(pipelines, objectives, args, rankers)
         settings = choose_settings(record["selection"], args.min_preferred)
     settings = {name: (g, world_guidance(args.guidance, scale).scale)
                 for name, (g, scale) in settings.items()}  # fmt: skip
@@ -404,7 +429,7 @@ def main() -> None:
         guidance = {o.name: world_guidance(args.guidance, settings[o.name][1]) for o in mine}
         rows.update(run_objectives(pipeline, mine, n=args.n, seed=args.seed, guidance=guidance,
                                    args=args, unguided=unguided, out=Path(args.out),
-                                   ranker=ranker))  # fmt: skip
+                                   ranker=rankers[guide]))  # fmt: skip
     rows = {objective.name: rows[objective.name] for objective in objectives}
     last = args.seed + args.n * args.oversample - 1
     print(f"test: {args.guidance} guidance, guides and scales {chosen}, seeds {args.seed}-{last}, "

@@ -56,7 +56,7 @@ def _args(**changes):
                 steps=25, oversample=5, batch_size=16, subject=1, encoder="linear",
                 backbone=[["world-clip"], ["world-clip", "world-vit"]], device="cpu",
                 prior=str(PRIOR_DIR), seed=420, n=64, selection=None, rank_with=None,
-                rank_augment=0)  # fmt: skip
+                rank_augment=0, rank_encoder=None, rank_with_guide=False)  # fmt: skip
     return argparse.Namespace(**{**args, **changes})
 
 
@@ -82,7 +82,8 @@ def test_reuses_a_selection_made_with_the_same_settings(benchmark_module, tmp_pa
 def test_a_record_older_than_an_option_implies_its_default(benchmark_module, tmp_path):
     bw = benchmark_module("braindive_world")
     older = vars(_args())
-    del older["rank_augment"]  # records made before --rank-augment ranked the candidate alone
+    for option in ("rank_augment", "rank_encoder", "rank_with_guide"):
+        del older[option]  # records made before these options ranked by the guide alone
     path = _summary(tmp_path, argparse.Namespace(**older))
     assert bw.reuse_selection(path, _args(), _objectives("EBA")) == {"EBA": TABLE["EBA"]}
     with pytest.raises(SystemExit, match="--rank-augment 0 there, 8 here"):
@@ -131,6 +132,8 @@ def test_refuses_a_selection_without_the_objective_or_a_file_that_is_not_one(
         (["--backbone", "a", "--backbone", "b"], "several --backbone guides need --select"),
         (["--rank-with", "world-vit"], "--rank-with chooses among candidates: give --oversample"),
         (["--rank-augment", "8"], "--rank-augment chooses among candidates: give --oversample"),
+        (["--oversample", "5", "--rank-encoder", "routing"], "--rank-encoder and --rank-with-gu"),
+        (["--oversample", "5", "--rank-with-guide"], "--rank-encoder and --rank-with-guide need"),
         (["--rank-augment", "-1"], "--rank-augment must be 0 or more copies; got -1"),
     ],
 )
@@ -234,3 +237,13 @@ def test_ranker_rule_takes_the_highest_mean_among_rankers_judged_well(benchmark_
     assert chosen == "guide"
     objectives["min-FFA"]["rankers"]["linear-9000"]["none"] = 0.1
     assert rs.choose_ranker(objectives)[1] == "linear-9000"
+
+
+def test_a_ranker_with_the_guide_is_the_mean_of_each_guide_and_it(benchmark_module, monkeypatch):
+    bw = benchmark_module("braindive_world")
+    monkeypatch.setattr(bw.BrainModel, "ensemble", staticmethod(tuple))
+    pipelines = {"clip": argparse.Namespace(brain_model="g1"),
+                 "clip+vit": argparse.Namespace(brain_model="g2")}  # fmt: skip
+    assert bw.rankers_of(pipelines, "r", True) == {"clip": ("g1", "r"), "clip+vit": ("g2", "r")}
+    assert bw.rankers_of(pipelines, "r", False) == {"clip": "r", "clip+vit": "r"}
+    assert bw.rankers_of(pipelines, None, True) == {"clip": None, "clip+vit": None}
