@@ -14,7 +14,8 @@ scales chosen on other seeds::
     python benchmarks/world_prior_gpu.py --out brainenc_results/world_prior_large
     python benchmarks/braindive_world.py --prior brainenc_results/world_prior_large \
         --backbone world-clip world-vit --select 0.125 0.25 0.5 1 --select-n 16 \
-        --oversample 5 --rank-augment 8 --n 64 --seed 2000 --steps 25 --device cuda
+        --oversample 5 --rank-with world-vit --rank-encoder routing --rank-with-guide --n 64 \
+        --seed 2000 --steps 25 --device cuda
 
 On a CPU, ``--device cpu --vae-steps 2 --steps 2 --batch-size 4 --n-images 16 --samples 4``
 checks the script in about 4 minutes.
