@@ -41,9 +41,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from braindive_world import world_objectives
+from braindive_world import encoder_on, world_objectives
 
-from brainenc.encoders import BrainModel
 from brainenc.metrics import mean_interval
 from brainenc.validation import device_argument
 from brainenc.world.synthesis import (
@@ -121,12 +120,7 @@ def main() -> None:
                                             progress=False).to(args.device)  # fmt: skip
     routing = world_brain_model(subject, backbone="world-vit", encoder="routing",
                                 progress=False).to(args.device)  # fmt: skip
-
-    def member(group, pool):
-        members = [pool[b] for b in group.split("+")]
-        return members[0] if len(members) == 1 else BrainModel.ensemble(members)
-
-    pipelines = {g: world_pipeline(member(g, models), args.prior, device=args.device)
+    pipelines = {g: world_pipeline(encoder_on(g.split("+"), models), args.prior, device=args.device)
                  for g in guides}  # fmt: skip
     bench = WorldBench.shared(subject, device=args.device)
     result = {"args": vars(args) | {"out": str(args.out)}, "rankers": list(RANKERS),
@@ -149,7 +143,7 @@ def main() -> None:
             "guide-augmented": pipe.score(objective, out.images, augment=AUGMENTED_COPIES,
                                           seeds=out.seeds),
             "linear-9000": pipe.score(objective, out.images,
-                                      brain_model=member(chosen["guide"], large)),
+                                      brain_model=encoder_on(chosen["guide"].split("+"), large)),
             "routing-vit": pipe.score(objective, out.images, brain_model=routing),
         }  # fmt: skip
         scores["guide+routing-vit"] = (scores["guide"] + scores["routing-vit"]) / 2
