@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from braindive_world import encoder_on, world_objectives
+from braindive_world import _read_summary, encoder_on, world_objectives
 
 from brainenc.metrics import mean_interval
 from brainenc.validation import device_argument
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", type=device_argument)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    record = json.loads(Path(args.record).read_text())
+    record = _read_summary(args.record, "--record", "test")
     run = record["args"]
     if run["oversample"] < 2:
         parser.error("the record kept every candidate (oversample 1): nothing to rank")
