@@ -97,11 +97,11 @@ def unguided_samples(pipeline, *, n, seed, args):
 
 
 def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, out=None,
-                   ranker=None) -> dict:  # fmt: skip
+                   ranker=None, label: str = "test") -> dict:  # fmt: skip
     """Synthesize and score every objective on seeds ``seed .. seed + n * oversample - 1``
     (keeping ``n`` images per run, the best by the guide or by ``ranker``, over
     ``args.rank_augment`` shifted copies where given); ``guidance`` is one recipe, or a recipe
-    per objective name."""
+    per objective name. Prints one line per objective, starting with ``label``."""
     rows = {}
     for objective in objectives:
         start = time.perf_counter()
@@ -114,6 +114,11 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, o
         )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 1)
         rows[objective.name] = summary
+        guided = summary["guided"]
+        preferred = guided.get("preferred_fraction")
+        shown = "" if preferred is None else f"judged preferred {preferred:.0%}, "
+        print(f"{label} {objective.name}: {shown}mean true {guided['mean_true']:.2f} "
+              f"({summary['seconds']:.0f} s)", flush=True)  # fmt: skip
     return rows
 
 
@@ -136,18 +141,13 @@ def run_selection(pipelines, objectives, args, rankers=None) -> dict:
         for scale in args.select:
             rows = run_objectives(pipeline, objectives, n=args.select_n, seed=args.select_seed,
                                   guidance=world_guidance(args.guidance, scale), args=args,
-                                  unguided=unguided,
-                                  ranker=(rankers or {}).get(guide))  # fmt: skip
+                                  unguided=unguided, ranker=(rankers or {}).get(guide),
+                                  label=f"select guide {guide} scale {scale:g},")  # fmt: skip
             for name, row in rows.items():
                 guided = row["guided"]
-                preferred = guided.get("preferred_fraction")
                 table[name].append({"guide": guide, "scale": scale,
                                     "mean_true": guided["mean_true"],
-                                    "preferred": preferred})  # fmt: skip
-                shown = "" if preferred is None else f"judged preferred {preferred:.0%}, "
-                print(f"select {name} guide {guide} scale {scale:g}: {shown}mean true "
-                      f"{guided['mean_true']:.2f} ({row['seconds']:.0f} s)",
-                      flush=True)  # fmt: skip
+                                    "preferred": guided.get("preferred_fraction")})  # fmt: skip
     return table
 
 

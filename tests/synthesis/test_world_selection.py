@@ -160,10 +160,11 @@ def test_a_mismatched_selection_fails_before_any_model_is_built(
         bw.main()
 
 
-def test_every_objective_is_kept_by_the_ranker_given(benchmark_module, monkeypatch):
+def test_every_objective_is_kept_by_the_ranker_given(benchmark_module, monkeypatch, capsys):
     bw = benchmark_module("braindive_world")
     calls = []
-    monkeypatch.setattr(bw, "synthesize_world", lambda o, **kw: calls.append(kw) or {})
+    summary = {"guided": {"mean_true": 1.25, "preferred_fraction": 0.75}}
+    monkeypatch.setattr(bw, "synthesize_world", lambda o, **kw: calls.append(kw) or summary)
     ranker = object()
     rows = bw.run_objectives("pipe", _objectives("FFA", "PPA"), n=4, seed=7, guidance={"FFA": 1,
                              "PPA": 2}, args=_args(rank_augment=8), unguided=None,
@@ -171,6 +172,11 @@ def test_every_objective_is_kept_by_the_ranker_given(benchmark_module, monkeypat
     assert list(rows) == ["FFA", "PPA"]
     assert [(c["ranker"], c["rank_augment"], c["guidance"], c["seed"]) for c in calls] == [
         (ranker, 8, 1, 7), (ranker, 8, 2, 7)]  # fmt: skip
+    # one progress line per objective, as each finishes
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [
+        "test FFA: judged preferred 75%, mean true 1.25",
+        "test PPA: judged preferred 75%, mean true 1.25"]  # fmt: skip
 
 
 def test_takes_the_settings_an_earlier_run_chose(benchmark_module, tmp_path):
