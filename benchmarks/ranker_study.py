@@ -66,6 +66,21 @@ def objectives_of(record: dict) -> dict:
     return {name: known[name] for name in record["test"]}
 
 
+def regenerate(pipe, objective, record: dict, name: str, bench: WorldBench):
+    """The guided candidates of objective ``name`` in ``record`` (a ``braindive_world.py``
+    summary), drawn again with ``pipe`` (the record's guide): ``(out, true, drift)``, with
+    their true objective and its largest difference from the recorded one."""
+    run, chosen, recorded = record["args"], record["chosen"][name], record["test"][name]
+    out = pipe(objective, n_images=recorded["n_images"] * run["oversample"],
+               seed=recorded["seed"], guidance=world_guidance(run["guidance"], chosen["scale"]),
+               num_inference_steps=run["steps"], batch_size=run["batch_size"],
+               progress=False)  # fmt: skip
+    with torch.no_grad():
+        true = objective(bench.truth, out.images).numpy()
+    drift = float(np.abs(true - np.array(recorded["guided"]["candidates"]["true"])).max())
+    return out, true, drift
+
+
 def kept_scores(order, true, judged, preferred, n) -> dict:
     """The kept images' mean true objective (95% interval) and judged fractions."""
     kept = order[:n]
@@ -129,15 +144,9 @@ def main() -> None:
         start = time.perf_counter()
         chosen, recorded = record["chosen"][name], record["test"][name]
         pipe = pipelines[chosen["guide"]]
-        n, seed = recorded["n_images"], recorded["seed"]
-        out = pipe(objective, n_images=n * run["oversample"], seed=seed,
-                   guidance=world_guidance(run["guidance"], chosen["scale"]),
-                   num_inference_steps=run["steps"], batch_size=run["batch_size"],
-                   progress=False)  # fmt: skip
-        with torch.no_grad():
-            true = objective(bench.truth, out.images).numpy()
+        n = recorded["n_images"]
+        out, true, drift = regenerate(pipe, objective, record, name, bench)
         judged = bench.judges[HEADLINE_JUDGE](out.images)
-        drift = float(np.abs(true - np.array(recorded["guided"]["candidates"]["true"])).max())
         scores = {
             "guide": out.scores,
             "guide-augmented": pipe.score(objective, out.images, augment=AUGMENTED_COPIES,
