@@ -253,3 +253,23 @@ def test_a_ranker_with_the_guide_is_the_mean_of_each_guide_and_it(benchmark_modu
     assert bw.rankers_of(pipelines, "r", True) == {"clip": ("g1", "r"), "clip+vit": ("g2", "r")}
     assert bw.rankers_of(pipelines, "r", False) == {"clip": "r", "clip+vit": "r"}
     assert bw.rankers_of(pipelines, None, True) == {"clip": None, "clip+vit": None}
+
+
+def _run(true, preferred=0.9, none=0.0, **args):
+    judged = {"preferred": {"fraction": preferred}, "none": {"fraction": none}}
+    guided = {"true": true, "mean_true": float(np.mean(true)), "fractions": {"judge": judged},
+              "candidates": {"mean_true": 0.5}}  # fmt: skip
+    return {"args": {"prior": "a", "seed": 2400, **args}, "test": {"FFA": {"guided": guided}}}
+
+
+def test_two_runs_compare_per_objective_and_name_what_else_differs(benchmark_module):
+    cr = benchmark_module("compare_runs")
+    first, second = _run([1.0, 1.2, 1.4]), _run([1.5, 1.7, 1.9], preferred=1.0, prior="b")
+    row = cr.compare(first, second)["FFA"]
+    assert row["difference"] == pytest.approx(0.5)
+    assert row["ci95"][0] > 0 and row["ci95"][1] > 0.5  # Welch's interval around +0.5
+    assert row["second"]["preferred"] == 1.0 and row["first"]["all_candidates"] == 0.5
+    assert cr.differing_args(first["args"], second["args"]) == []  # the prior may differ
+    # an argument a record predates takes the value it implies (braindive_world.ADDED_ARGS)
+    assert cr.differing_args({"seed": 1}, {"seed": 2, "rank_augment": 0}) == ["seed"]
+    assert cr.differing_args({}, {"rank_augment": 8}) == ["rank_augment"]

@@ -63,6 +63,19 @@ def test_training_runs_end_to_end_and_saves_a_loadable_prior(clip, truth, tmp_pa
     out = pipe("FFA", n_images=1, num_inference_steps=2, guidance=None, progress=False)
     assert out.images.shape == (1, 3, 64, 64) and np.isfinite(out.scores).all()
 
+    # training a given denoiser on keeps its architecture and leaves the given one untouched
+    before = [p.clone() for p in unet.parameters()]
+    more, more_record = train_unet(vae, lambda texts: clip.embed_text(list(texts)), steps=3,
+                                   batch_size=4, n_images=16, seed=1, unet=unet,
+                                   progress=False)  # fmt: skip
+    assert all(torch.equal(a, b) for a, b in zip(before, unet.parameters(), strict=True))
+    assert tuple(more.config.block_out_channels) == (32, 64, 96) and not more.training
+    assert any(not torch.equal(a, b)
+               for a, b in zip(more.parameters(), unet.parameters(), strict=True))  # fmt: skip
+    assert more_record["continued"] and more_record["config"] == record["config"]
+    with pytest.raises(ValueError, match="give it or unet=, not both"):
+        train_unet(vae, clip.embed_text, config=wider, unet=unet)
+
 
 def test_the_adversarial_critic_learns_to_tell_images_from_blurred_ones():
     torch.manual_seed(0)
@@ -139,3 +152,19 @@ def test_missing_prior_says_how_to_build_it(truth, tmp_path, monkeypatch):
     for make in (lambda: world_pipeline(truth, nowhere), lambda: load_prior(nowhere)):
         with pytest.raises(FileNotFoundError, match="brainenc world build --only world-prior"):
             make()
+
+
+def test_training_the_denoiser_on_refuses_bad_folders_and_its_own_stream(
+    benchmark_module, tmp_path, capsys
+):
+    pd = benchmark_module("prior_denoiser")
+    out = ["--out", str(tmp_path / "r.json")]
+    for argv, message in (
+        (["--save", str(tmp_path / "new"), "--seed", "0"], "--seed 0 is the stream"),
+        (["--prior", str(tmp_path), "--save", str(tmp_path / "new")], "no model_index.json"),
+        (["--prior", str(PRIOR_DIR), "--save", str(PRIOR_DIR)], "another folder than --prior"),
+    ):
+        with pytest.raises(SystemExit):
+            pd.main(argv + out)
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() and not (tmp_path / "r.json").exists()

@@ -144,6 +144,7 @@ def train_unet(
     vae: AutoencoderKL, embed_text, *, steps: int = 10_000, batch_size: int = 32,
     n_images: int = 20_000, lr: float = 5e-4, seed: int = 0, config: dict | None = None,
     device: str = "cpu", progress: bool = True, callback=None, callback_every: int = 250,
+    unet: UNet2DConditionModel | None = None,
 ) -> tuple[UNet2DConditionModel, dict]:  # fmt: skip
     """Train the latent denoiser on world images conditioned on their caption embeddings.
 
@@ -153,9 +154,12 @@ def train_unet(
     exponential moving average of the weights (:data:`EMA_DECAY`). ``config`` overrides keys
     of :data:`~brainenc.world.prior.UNET_CONFIG` (e.g. a wider ``block_out_channels``);
     training runs on ``device``. ``callback(step, unet)`` runs every ``callback_every`` steps
-    with the averaged weights (e.g. to save a checkpoint).
+    with the averaged weights (e.g. to save a checkpoint). ``unet`` continues training that
+    denoiser (its moving average starts from its weights; ``config`` must then be None).
     """
     check_cuda(device)
+    if unet is not None and config is not None:
+        raise ValueError("config= builds a new denoiser; give it or unet=, not both")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     stim = generate_stimuli(n_images, TRAIN_SEED + 2_000 + seed)
@@ -168,8 +172,16 @@ def train_unet(
         conds = torch.cat([embed_text(stim.captions[i : i + 512]) for i in range(0, n_images, 512)])
         conds, empty = conds.to(device), embed_text([""]).to(device)
     vae.cpu()
-    config, changed = _configured(UNET_CONFIG, config)
-    unet = UNet2DConditionModel(**config).to(device)
+    continued = unet is not None
+    if continued:
+        unet = copy.deepcopy(unet).train().requires_grad_(True)
+        given = json.loads(json.dumps({k: unet.config[k] for k in UNET_CONFIG}))
+        changed = {k: v for k, v in given.items()
+                   if v != json.loads(json.dumps(UNET_CONFIG[k]))}  # fmt: skip
+    else:
+        config, changed = _configured(UNET_CONFIG, config)
+        unet = UNet2DConditionModel(**config)
+    unet = unet.to(device)
     ema = EMAModel(unet.parameters(), decay=EMA_DECAY)
     noise_sched = DDPMScheduler(**SCHEDULER_CONFIG)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-2)
@@ -205,6 +217,8 @@ def train_unet(
               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     if changed:
         record["config"] = changed
+    if continued:
+        record["continued"] = True  # from a given denoiser, not from scratch
     return _averaged(unet, ema), record
 
 
