@@ -6,7 +6,8 @@ encoder spec with ``--encoder``, e.g. ``routing``, and any backbone with ``--bac
 :meth:`~brainenc.encoders.BrainModel.ensemble`) and the same seeds unguided, and scores both
 against the simulator's truth and the world's independent judge (world-clip's zero-shot class is
 printed as a second column, never the headline: the default encoder reads world-clip).
-Objectives: each category ROI, an FFA − PPA contrast and a minimised FFA.
+Objectives: each category ROI, an FFA − PPA contrast and a minimised FFA (``--objectives NAME
+...``: only those, e.g. ``FFA PPA FFA-PPA``).
 
 Settings are chosen on other seeds than the ones reported: with ``--select``, each candidate
 scale runs on the selection seeds (default 1000–1015, times K with ``--oversample K``) and
@@ -177,7 +178,8 @@ SELECTION_ARGS = ("guidance", "select", "select_seed", "select_n", "steps", "ove
                   "subject", "encoder", "backbone",
                   "device")  # fmt: skip
 """The arguments a recorded selection must share with a run that reuses it."""
-ADDED_ARGS = {"rank_augment": 0, "rank_encoder": None, "rank_with_guide": False}
+ADDED_ARGS = {"rank_augment": 0, "rank_encoder": None, "rank_with_guide": False,
+              "objectives": None}  # fmt: skip
 """Arguments added after some records were made, with the value those records imply."""
 
 
@@ -349,6 +351,9 @@ def main() -> None:
                         "best)")  # fmt: skip
     parser.add_argument("--rois-only", action="store_true",
                         help="only the category ROIs (no contrast, no minimised FFA)")  # fmt: skip
+    parser.add_argument("--objectives", nargs="+", default=None, metavar="NAME",
+                        choices=[o.name for o in world_objectives()],
+                        help="only these objectives (default: all)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
                         help="the diffusion prior's folder (default: the shipped one)")  # fmt: skip
     parser.add_argument("--device", default="cpu", type=device_argument,
@@ -391,7 +396,10 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
-    objectives = world_objectives(args.rois_only)
+    if args.objectives and args.rois_only:
+        parser.error("--objectives and --rois-only exclude each other")
+    objectives = [o for o in world_objectives(args.rois_only)
+                  if args.objectives is None or o.name in args.objectives]  # fmt: skip
     record = {"args": vars(args)}
     if args.selection:  # checked before any model is built
         record["selection"] = reuse_selection(args.selection, args, objectives)

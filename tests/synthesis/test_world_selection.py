@@ -273,3 +273,14 @@ def test_two_runs_compare_per_objective_and_name_what_else_differs(benchmark_mod
     # an argument a record predates takes the value it implies (braindive_world.ADDED_ARGS)
     assert cr.differing_args({"seed": 1}, {"seed": 2, "rank_augment": 0}) == ["seed"]
     assert cr.differing_args({}, {"rank_augment": 8}) == ["rank_augment"]
+
+
+def test_objectives_name_a_subset_and_exclude_rois_only(benchmark_module, monkeypatch, capsys):
+    bw = benchmark_module("braindive_world")
+    monkeypatch.setattr(bw, "world_brain_model", pytest.fail)  # refused before any model
+    for argv, message in ((["--objectives", "FFA", "--rois-only"], "exclude each other"),
+                          (["--objectives", "FFA", "V1"], "invalid choice: 'V1'")):  # fmt: skip
+        monkeypatch.setattr(sys, "argv", ["braindive_world.py", *argv])
+        with pytest.raises(SystemExit):
+            bw.main()
+        assert message in capsys.readouterr().err
