@@ -54,6 +54,10 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _mean(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", type=Path, help="a braindive_world.py summary.json")
@@ -73,8 +77,7 @@ def main() -> None:
               f"{r['difference']:+.2f} [{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]; "
               f"judged preferred {_pct(a['preferred'])} -> {_pct(b['preferred'])}, "
               f"none {_pct(a['none'])} -> {_pct(b['none'])}; all candidates "
-              f"{a['all_candidates'] or float('nan'):.2f} -> "
-              f"{b['all_candidates'] or float('nan'):.2f}")  # fmt: skip
+              f"{_mean(a['all_candidates'])} -> {_mean(b['all_candidates'])}")  # fmt: skip
     means = [np.mean([r[side]["mean_true"] for r in rows.values()]) for side in ("first", "second")]
     print(f"{'mean':<8} kept {means[0]:.3f} -> {means[1]:.3f}: {means[1] - means[0]:+.3f}")
 
