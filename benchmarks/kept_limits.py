@@ -25,25 +25,17 @@ With ``RUN`` a run's ``summary.json`` and ``FOLDER`` the prior it was made with:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from braindive_world import _read_summary, encoder_on
-from ranker_study import objectives_of, regenerate
+from ranker_study import guide_pipelines, read_record, record_parser, regenerate
 
-from brainenc.validation import device_argument
+from brainenc.synthesis import ROI
 from brainenc.world import CATEGORIES, generate_stimuli
-from brainenc.world.synthesis import (
-    NATURAL_SEED,
-    WorldBench,
-    preferred_category,
-    world_brain_model,
-    world_pipeline,
-)
+from brainenc.world.stimuli import SKIN
+from brainenc.world.synthesis import NATURAL_SEED, WorldBench, preferred_category
 
 KEPT_COUNTS = (64, 48, 32, 16)
 N_NATURAL = 1500
@@ -82,9 +74,6 @@ def split(true, category, lowlevel, evidence, idx) -> dict:
 def faces_by_skin(bench: WorldBench, n: int = N_NATURAL) -> dict:
     """Per rendered skin tone of the natural faces of stream :data:`NATURAL_SEED`: their count,
     the oracle's median face evidence and FFA's median true activation."""
-    from brainenc.synthesis import ROI
-    from brainenc.world.stimuli import SKIN
-
     stim = generate_stimuli(n, NATURAL_SEED)
     faces = np.flatnonzero(stim.labels == CATEGORIES.index("face"))
     images = torch.from_numpy(np.asarray(stim.images[:])[faces]).permute(0, 3, 1, 2) / 255.0
@@ -99,21 +88,10 @@ def faces_by_skin(bench: WorldBench, n: int = N_NATURAL) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", required=True, help="a braindive_world.py summary.json")
-    parser.add_argument("--prior", required=True, help="the prior folder the record was made with")
-    parser.add_argument("--objectives", nargs="+", default=None, help="default: all recorded")
-    parser.add_argument("--device", default="cpu", type=device_argument)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = record_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
-    record = _read_summary(args.record, "--record", "test")
+    record, objectives = read_record(parser, args)
     run = record["args"]
-    objectives = objectives_of(record)
-    unknown = set(args.objectives or ()) - set(objectives)
-    if unknown:
-        parser.error(f"not in the record: {', '.join(sorted(unknown))}")
-    if args.objectives:
-        objectives = {name: objectives[name] for name in args.objectives}
 
     bench = WorldBench.build(run["subject"], judges=False)
     result = {"args": vars(args) | {"out": str(args.out)},
@@ -121,12 +99,7 @@ def main() -> None:
     print("natural faces by skin tone: " + ", ".join(
         f"{skin} (n {r['n']}) evidence {r['evidence_median']:.2f}, FFA {r['ffa_median']:.2f}"
         for skin, r in result["faces_by_skin"].items()), flush=True)  # fmt: skip
-    guides = {record["chosen"][name]["guide"] for name in objectives}
-    models = {b: world_brain_model(run["subject"], backbone=b, encoder=run["encoder"],
-                                   progress=False)
-              for b in dict.fromkeys(b for g in guides for b in g.split("+"))}  # fmt: skip
-    pipelines = {g: world_pipeline(encoder_on(g.split("+"), models), args.prior, device=args.device)
-                 for g in guides}  # fmt: skip
+    pipelines = guide_pipelines(record, objectives, args.prior, args.device)
     for name, objective in objectives.items():
         start = time.perf_counter()
         recorded = record["test"][name]

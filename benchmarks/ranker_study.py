@@ -66,6 +66,56 @@ def objectives_of(record: dict) -> dict:
     return {name: known[name] for name in record["test"]}
 
 
+def record_parser(description: str) -> argparse.ArgumentParser:
+    """The command line of a study of one recorded run's candidates: ``--record``, ``--prior``,
+    ``--objectives``, ``--device``, ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--record", required=True, help="a braindive_world.py summary.json")
+    parser.add_argument("--prior", required=True, help="the prior folder the record was made with")
+    parser.add_argument("--objectives", nargs="+", default=None, help="default: all recorded")
+    parser.add_argument("--device", default="cpu", type=device_argument)
+    parser.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def read_record(parser: argparse.ArgumentParser, args) -> tuple[dict, dict]:
+    """The record of ``args.record`` and its objectives (those of ``args.objectives``), or a
+    one-line exit if it is unreadable, kept every candidate, records no chosen guides or lacks
+    an objective."""
+    record = _read_summary(args.record, "--record", "test")
+    if record["args"].get("oversample", 1) < 2:  # records older than --oversample kept all
+        parser.error("the record kept every candidate (oversample 1): there are no candidates "
+                     "to study; give a run made with --oversample 2 or more")  # fmt: skip
+    if "chosen" not in record:
+        parser.error("the record names no chosen guide and scale per objective; give a run "
+                     "that records them (its summary.json has 'chosen')")  # fmt: skip
+    objectives = objectives_of(record)
+    if args.objectives:
+        unknown = set(args.objectives) - set(objectives)
+        if unknown:
+            parser.error(f"not in the record: {', '.join(sorted(unknown))}")
+        objectives = {name: objectives[name] for name in args.objectives}
+    return record, objectives
+
+
+def guide_backbones(record: dict, objectives) -> list[str]:
+    """The backbones of the guides the record chose for ``objectives``, each once."""
+    guides = (record["chosen"][name]["guide"] for name in objectives)
+    return list(dict.fromkeys(b for g in guides for b in g.split("+")))
+
+
+def guide_pipelines(record: dict, objectives, prior, device: str = "cpu") -> dict:
+    """The BrainDiVE pipeline of each guide the record chose for ``objectives``, on ``prior``,
+    its encoders fitted as the record's were."""
+    run = record["args"]
+    models = {b: world_brain_model(run["subject"], backbone=b, encoder=run["encoder"],
+                                   progress=False)
+              for b in guide_backbones(record, objectives)}  # fmt: skip
+    guides = {record["chosen"][name]["guide"] for name in objectives}
+    return {g: world_pipeline(encoder_on(g.split("+"), models), prior, device=device)
+            for g in guides}  # fmt: skip
+
+
 def regenerate(pipe, objective, record: dict, name: str, bench: WorldBench):
     """The guided candidates of objective ``name`` in ``record`` (a ``braindive_world.py``
     summary), drawn again with ``pipe`` (the record's guide): ``(out, true, drift)``, with
@@ -106,37 +156,17 @@ def choose_ranker(objectives: dict) -> tuple[dict, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", required=True, help="a braindive_world.py summary.json")
-    parser.add_argument("--prior", required=True, help="the prior folder the record was made with")
-    parser.add_argument("--objectives", nargs="+", default=None, help="default: all recorded")
-    parser.add_argument("--device", default="cpu", type=device_argument)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = record_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
-    record = _read_summary(args.record, "--record", "test")
+    record, objectives = read_record(parser, args)
     run = record["args"]
-    if run["oversample"] < 2:
-        parser.error("the record kept every candidate (oversample 1): nothing to rank")
-    objectives = objectives_of(record)
-    if args.objectives:
-        unknown = set(args.objectives) - set(objectives)
-        if unknown:
-            parser.error(f"not in the record: {', '.join(sorted(unknown))}")
-        objectives = {name: objectives[name] for name in args.objectives}
-
     subject, encoder = run["subject"], run["encoder"]
-    models, large = {}, {}
-    guides = {record["chosen"][name]["guide"] for name in objectives}
-    for backbone in dict.fromkeys(b for g in guides for b in g.split("+")):
-        models[backbone] = world_brain_model(subject, backbone=backbone, encoder=encoder,
-                                             progress=False)  # fmt: skip
-        large[backbone] = world_brain_model(subject, backbone=backbone, encoder=encoder,
-                                            n_train=LARGE_N_TRAIN,
-                                            progress=False).to(args.device)  # fmt: skip
+    pipelines = guide_pipelines(record, objectives, args.prior, args.device)
+    large = {b: world_brain_model(subject, backbone=b, encoder=encoder, n_train=LARGE_N_TRAIN,
+                                  progress=False).to(args.device)
+             for b in guide_backbones(record, objectives)}  # fmt: skip
     routing = world_brain_model(subject, backbone="world-vit", encoder="routing",
                                 progress=False).to(args.device)  # fmt: skip
-    pipelines = {g: world_pipeline(encoder_on(g.split("+"), models), args.prior, device=args.device)
-                 for g in guides}  # fmt: skip
     bench = WorldBench.shared(subject, device=args.device)
     result = {"args": vars(args) | {"out": str(args.out)}, "rankers": list(RANKERS),
               "objectives": {}}  # fmt: skip

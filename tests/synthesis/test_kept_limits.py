@@ -1,5 +1,7 @@
 """benchmarks/kept_limits.py: kept means by pool fraction, and the truth split into its terms."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -64,3 +66,28 @@ def test_faces_by_skin_covers_every_rendered_tone(benchmark_module, bench):
         (generate_stimuli(200, 15_000).labels == CATEGORIES.index("face")).sum()
     )
     assert all(0 <= r["evidence_median"] <= 1 for r in rows.values())
+
+
+def test_a_record_without_candidates_or_choices_is_refused_in_one_line(
+    benchmark_module, tmp_path, capsys
+):
+    rs = benchmark_module("ranker_study")
+    parser = rs.record_parser("test")
+    test = {"FFA": {}}
+    for record, message in (
+        ({"args": {}, "test": test}, "kept every candidate (oversample 1)"),  # predates it
+        ({"args": {"oversample": 1}, "test": test}, "kept every candidate (oversample 1)"),
+        ({"args": {"oversample": 5}, "test": test}, "names no chosen guide and scale"),
+        ({"args": {"oversample": 5}, "test": test, "chosen": {}}, "not in the record: PPA"),
+    ):
+        path = tmp_path / "summary.json"
+        path.write_text(json.dumps(record))
+        args = parser.parse_args(["--record", str(path), "--prior", "p", "--out", "o",
+                                  "--objectives", "PPA"])  # fmt: skip
+        with pytest.raises(SystemExit):
+            rs.read_record(parser, args)
+        assert message in capsys.readouterr().err
+    args = parser.parse_args(["--record", str(path), "--prior", "p", "--out", "o",
+                              "--objectives", "FFA"])  # fmt: skip
+    record, objectives = rs.read_record(parser, args)
+    assert list(objectives) == ["FFA"] and objectives["FFA"].name == "FFA"
