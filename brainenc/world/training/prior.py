@@ -39,6 +39,11 @@ def _configured(defaults: dict, overrides: dict | None) -> tuple[dict, dict]:
     return config, {k: v for k, v in config.items() if defaults.get(k) != v}
 
 
+def _as_saved(config: dict) -> dict:
+    """``config`` as a saved model's config reads back (tuples become lists)."""
+    return json.loads(json.dumps(config))
+
+
 class PatchCritic(torch.nn.Module):
     """Real-or-decoded logits for overlapping patches of images in [-1, 1]: a small patch
     discriminator (Isola et al., CVPR 2017), whose judgement sharpens a decoder."""
@@ -175,9 +180,8 @@ def train_unet(
     continued = unet is not None
     if continued:
         unet = copy.deepcopy(unet).train().requires_grad_(True)
-        given = json.loads(json.dumps({k: unet.config[k] for k in UNET_CONFIG}))
-        changed = {k: v for k, v in given.items()
-                   if v != json.loads(json.dumps(UNET_CONFIG[k]))}  # fmt: skip
+        _, changed = _configured(_as_saved(UNET_CONFIG),
+                                 _as_saved({k: unet.config[k] for k in UNET_CONFIG}))  # fmt: skip
     else:
         config, changed = _configured(UNET_CONFIG, config)
         unet = UNet2DConditionModel(**config)
