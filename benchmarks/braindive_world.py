@@ -64,8 +64,10 @@ from brainenc.encoders import BrainModel
 from brainenc.synthesis import ROI, Contrast
 from brainenc.synthesis.evaluate import RUNS
 from brainenc.validation import device_argument
+from brainenc.world import WorldSubject, load_oracle
 from brainenc.world.prior import PRIOR_DIR
 from brainenc.world.synthesis import (
+    WorldBench,
     synthesize_world,
     world_brain_model,
     world_guidance,
@@ -98,11 +100,12 @@ def unguided_samples(pipeline, *, n, seed, args):
 
 
 def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, out=None,
-                   ranker=None, label: str = "test") -> dict:  # fmt: skip
+                   ranker=None, bench=None, label: str = "test") -> dict:  # fmt: skip
     """Synthesize and score every objective on seeds ``seed .. seed + n * oversample - 1``
     (keeping ``n`` images per run, the best by the guide or by ``ranker``, over
-    ``args.rank_augment`` shifted copies where given); ``guidance`` is one recipe, or a recipe
-    per objective name. Prints one line per objective, starting with ``label``."""
+    ``args.rank_augment`` shifted copies where given), against ``bench`` (default: the shipped
+    truth's); ``guidance`` is one recipe, or a recipe per objective name. Prints one line per
+    objective, starting with ``label``."""
     rows = {}
     for objective in objectives:
         start = time.perf_counter()
@@ -111,7 +114,8 @@ def run_objectives(pipeline, objectives, *, n, seed, guidance, args, unguided, o
             guidance=guidance[objective.name] if isinstance(guidance, dict) else guidance,
             num_inference_steps=args.steps, pipeline=pipeline, unguided=unguided, out=out,
             device=args.device, oversample=args.oversample, ranker=ranker,
-            rank_augment=args.rank_augment, batch_size=args.batch_size, progress=False,
+            rank_augment=args.rank_augment, batch_size=args.batch_size, bench=bench,
+            progress=False,
         )  # fmt: skip
         summary["seconds"] = round(time.perf_counter() - start, 1)
         rows[objective.name] = summary
@@ -132,7 +136,7 @@ def rankers_of(pipelines: dict, ranker, with_guide: bool) -> dict:
             for name, pipeline in pipelines.items()}  # fmt: skip
 
 
-def run_selection(pipelines, objectives, args, rankers=None) -> dict:
+def run_selection(pipelines, objectives, args, rankers=None, bench=None) -> dict:
     """Every (guide, scale) of ``pipelines`` × ``args.select`` on the selection seeds: per
     objective, a row per setting with its judged-preferred fraction and mean true objective."""
     table = {objective.name: [] for objective in objectives}
@@ -143,6 +147,7 @@ def run_selection(pipelines, objectives, args, rankers=None) -> dict:
             rows = run_objectives(pipeline, objectives, n=args.select_n, seed=args.select_seed,
                                   guidance=world_guidance(args.guidance, scale), args=args,
                                   unguided=unguided, ranker=(rankers or {}).get(guide),
+                                  bench=bench,
                                   label=f"select guide {guide} scale {scale:g},")  # fmt: skip
             for name, row in rows.items():
                 guided = row["guided"]
@@ -175,11 +180,11 @@ def choose_settings(table: dict, min_preferred: float | None = None) -> dict:
 
 SELECTION_ARGS = ("guidance", "select", "select_seed", "select_n", "steps", "oversample",
                   "rank_with", "rank_encoder", "rank_with_guide", "rank_augment", "batch_size",
-                  "subject", "encoder", "backbone",
+                  "subject", "encoder", "backbone", "oracle",
                   "device")  # fmt: skip
 """The arguments a recorded selection must share with a run that reuses it."""
 ADDED_ARGS = {"rank_augment": 0, "rank_encoder": None, "rank_with_guide": False,
-              "objectives": None}  # fmt: skip
+              "objectives": None, "oracle": None}  # fmt: skip
 """Arguments added after some records were made, with the value those records imply."""
 
 
@@ -356,6 +361,10 @@ def main() -> None:
                         help="only these objectives (default: all)")  # fmt: skip
     parser.add_argument("--prior", default=str(PRIOR_DIR),
                         help="the diffusion prior's folder (default: the shipped one)")  # fmt: skip
+    parser.add_argument("--oracle", default=None, metavar="CHECKPOINT",
+                        help="a category oracle for the truth (default: the shipped one): the "
+                        "guides are fitted on, and the images scored by, the world it makes "
+                        "(benchmarks/oracle_retrain.py)")  # fmt: skip
     parser.add_argument("--device", default="cpu", type=device_argument,
                         help="where sampler, guide, truth and judges run")  # fmt: skip
     parser.add_argument("--out", default="brainenc_results/braindive_world")
@@ -396,6 +405,9 @@ def main() -> None:
     ):
         parser.error("the selection seeds overlap the test seeds")
 
+    if args.oracle and not Path(args.oracle).is_file():
+        parser.error(f"--oracle {args.oracle} is not a file; give an oracle checkpoint "
+                     "(benchmarks/oracle_retrain.py --save writes one)")  # fmt: skip
     if args.objectives and args.rois_only:
         parser.error("--objectives and --rois-only exclude each other")
     objectives = [o for o in world_objectives(args.rois_only)
@@ -405,13 +417,17 @@ def main() -> None:
         record["selection"] = reuse_selection(args.selection, args, objectives)
     if args.settings:
         settings = reuse_settings(args.settings, args, objectives, guides)
+    subject, bench = args.subject, None
+    if args.oracle:
+        subject = WorldSubject(args.subject, oracle=load_oracle(Path(args.oracle)))
+        bench = WorldBench.build(subject, device=args.device)
     rank_encoder = args.rank_encoder or args.encoder
     shared = (args.rank_with or []) if rank_encoder == args.encoder else []
     backbones = dict.fromkeys([b for group in guides.values() for b in group] + shared)
-    models = {backbone: world_brain_model(args.subject, backbone=backbone, encoder=args.encoder,
+    models = {backbone: world_brain_model(subject, backbone=backbone, encoder=args.encoder,
                                           progress=False) for backbone in backbones}  # fmt: skip
     rank_models = models if rank_encoder == args.encoder else {
-        backbone: world_brain_model(args.subject, backbone=backbone, encoder=rank_encoder,
+        backbone: world_brain_model(subject, backbone=backbone, encoder=rank_encoder,
                                     progress=False) for backbone in args.rank_with or []
     }  # fmt: skip
     pipelines = {name: world_pipeline(encoder_on(group, models), args.prior, device=args.device)
@@ -422,7 +438,7 @@ def main() -> None:
         settings = {objective.name: (next(iter(guides)), args.scale) for objective in objectives}
     if args.select:
         if "selection" not in record:
-            record["selection"] = run_selection(pipelines, objectives, args, rankers)
+            record["selection"] = run_selection(pipelines, objectives, args, rankers, bench)
         settings = choose_settings(record["selection"], args.min_preferred)
     settings = {name: (g, world_guidance(args.guidance, scale).scale)
                 for name, (g, scale) in settings.items()}  # fmt: skip
@@ -437,7 +453,7 @@ def main() -> None:
         guidance = {o.name: world_guidance(args.guidance, settings[o.name][1]) for o in mine}
         rows.update(run_objectives(pipeline, mine, n=args.n, seed=args.seed, guidance=guidance,
                                    args=args, unguided=unguided, out=Path(args.out),
-                                   ranker=rankers[guide]))  # fmt: skip
+                                   ranker=rankers[guide], bench=bench))  # fmt: skip
     rows = {objective.name: rows[objective.name] for objective in objectives}
     last = args.seed + args.n * args.oversample - 1
     print(f"test: {args.guidance} guidance, guides and scales {chosen}, seeds {args.seed}-{last}, "

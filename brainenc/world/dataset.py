@@ -13,7 +13,7 @@ from .subjects import WorldSubject
 
 
 def load_world(
-    subject: int = 1,
+    subject: int | WorldSubject = 1,
     *,
     n_train: int = 2000,
     n_test: int = 300,
@@ -31,8 +31,10 @@ def load_world(
 
     Parameters
     ----------
-    subject : int
-        Simulated subject (≥ 1); subjects differ in ROI extent, tuning and SNR.
+    subject : int or WorldSubject
+        Simulated subject (≥ 1); subjects differ in ROI extent, tuning and SNR. A
+        :class:`WorldSubject` built with an ``oracle`` of your own simulates a world whose
+        truth reads that oracle.
     n_train, n_test : int
         Number of training and test images.
     n_repeats : int
@@ -65,7 +67,8 @@ def load_world(
         )
     if stimuli not in STIMULI:
         raise ValueError(f"stimuli must be one of {', '.join(STIMULI)}; got {stimuli!r}")
-    model = WorldSubject(subject)
+    model = subject if isinstance(subject, WorldSubject) else WorldSubject(subject)
+    subject = model.subject
     stim = STIMULI[stimuli](n_train + n_test, seed, progress=progress)
     signal = model.respond(stim.images)
 

@@ -80,12 +80,16 @@ class WorldBench:
         return self._natural_true[objective.name]
 
     @classmethod
-    def build(cls, subject: int = 1, *, device: str = "cpu", judges: bool = True) -> WorldBench:
-        """Build the bench of world subject ``subject`` (seconds: the subject's truth is
-        standardised on reference images), with its judges on ``device`` (none with
-        ``judges=False``, for scores of the truth alone)."""
+    def build(
+        cls, subject: int | WorldSubject = 1, *, device: str = "cpu", judges: bool = True
+    ) -> WorldBench:
+        """Build the bench of world subject ``subject`` (a number, or a :class:`WorldSubject`
+        to score against its truth; seconds: the subject's truth is standardised on reference
+        images), with its judges on ``device`` (none with ``judges=False``, for scores of the
+        truth alone)."""
+        model = subject if isinstance(subject, WorldSubject) else WorldSubject(subject)
         stim = generate_stimuli(1000, NATURAL_SEED)
-        return cls(subject, true_brain(WorldSubject(subject)), to_tensor(stim.images[:]),
+        return cls(model.subject, true_brain(model), to_tensor(stim.images[:]),
                    stim.labels, world_judges(device) if judges else {})  # fmt: skip
 
     @classmethod
@@ -106,11 +110,12 @@ _SHARED_BENCHES: dict[tuple[int, str], WorldBench] = {}
 """The process's shared benches, ``(subject, device) -> WorldBench`` (:meth:`WorldBench.shared`)."""
 
 
-def world_brain_model(subject: int = 1, *, backbone: str = "world-clip",
+def world_brain_model(subject: int | WorldSubject = 1, *, backbone: str = "world-clip",
                       encoder: str | Encoder = "linear", n_train: int = 2000,
                       progress: bool = True) -> BrainModel:  # fmt: skip
     """An encoder (a spec or an unfitted :class:`~brainenc.encoders.Encoder`; default linear)
-    of a world subject, fitted on ``backbone`` features, as a :class:`BrainModel`."""
+    of a world subject (a number or a :class:`WorldSubject`), fitted on ``backbone`` features,
+    as a :class:`BrainModel`."""
     data = load_world(subject, n_train=n_train, n_test=2)
     net = Backbone.from_spec(backbone)
     encoder = clone(encoder) if isinstance(encoder, Encoder) else Encoder.from_spec(encoder)

@@ -135,6 +135,7 @@ def test_refuses_a_selection_without_the_objective_or_a_file_that_is_not_one(
         (["--oversample", "5", "--rank-encoder", "routing"], "--rank-encoder and --rank-with-gu"),
         (["--oversample", "5", "--rank-with-guide"], "--rank-encoder and --rank-with-guide need"),
         (["--rank-augment", "-1"], "--rank-augment must be 0 or more copies; got -1"),
+        (["--oracle", "missing.safetensors"], "--oracle missing.safetensors is not a file"),
     ],
 )
 def test_selection_options_are_checked_before_any_model_is_built(

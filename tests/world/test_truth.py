@@ -19,7 +19,13 @@ from brainenc.world import (
 )
 from brainenc.world.battery import CATEGORY_ROIS, run_battery
 from brainenc.world.training.judge import EVAL_SEED, _blur, judge_accuracy, judge_batch
-from brainenc.world.training.oracle import off_manifold_evidence, training_batch
+from brainenc.world.training.oracle import (
+    FACE,
+    TONES,
+    off_manifold_evidence,
+    training_batch,
+    worst_tone_loss,
+)
 
 
 def test_probes_are_deterministic_and_cycle_their_kinds():
@@ -47,12 +53,26 @@ def test_shuffled_probes_come_from_every_category():
 
 
 def test_training_batches_mix_exemplars_and_negatives():
-    images, targets = training_batch(0, 30, seed=123)
+    images, targets, tones = training_batch(0, 30, seed=123)
     assert images.shape == (30, 3, 64, 64) and targets.shape == (30, 5)
     assert (targets[:20].sum(1) == 1).all() and (targets[20:] == 0).all()
+    faces = targets[:, FACE] == 1
+    assert faces.any() and ((tones >= 0) == faces).all()
+    stim = generate_stimuli(20, seed=123)
+    assert [TONES[t] for t in tones[faces]] == [a["skin"] for a in stim.attributes if "skin" in a]
     images, labels = judge_batch(0, 64, seed=123)
     none = JUDGE_CLASSES.index("none")
     assert (labels[48:] == none).all() and (labels[:48] != none).sum() >= 30
+
+
+def test_worst_tone_loss_is_the_face_loss_of_the_worst_fitted_tone():
+    logits = torch.zeros(6, len(CATEGORIES))
+    logits[:, FACE] = torch.tensor([4.0, 2.0, 3.0, -1.0, 5.0, -9.0])
+    tones = torch.tensor([0, 0, 1, 2, 2, -1])  # the last image is no face
+    per_tone = [torch.nn.functional.softplus(-logits[tones == t, FACE]).mean() for t in range(3)]
+    torch.testing.assert_close(worst_tone_loss(logits, tones), max(per_tone))
+    assert max(per_tone) == per_tone[2]  # the tone with a badly fitted face
+    assert worst_tone_loss(logits, torch.full((6,), -1)) == 0
 
 
 def test_oracle_evidence_is_bounded_and_near_zero_off_the_manifold():

@@ -15,7 +15,9 @@ from brainenc.world import (
     load_oracle,
     load_world,
 )
+from brainenc.world.oracle import CategoryOracle
 from brainenc.world.subjects import _fsaverage5
+from brainenc.world.synthesis import WorldBench
 from brainenc.world.training.oracle import oracle_accuracy
 
 
@@ -127,3 +129,18 @@ def test_load_world_rejects_bad_arguments():
         WorldSubject(0)
     with pytest.raises(KeyError, match=r"unknown ROI 'FFA2'.*FFA"):
         load_world(1, n_train=10, n_test=10).roi("FFA2")
+
+
+def test_a_subject_with_its_own_oracle_simulates_its_own_truth():
+    """load_world and WorldBench read the oracle of the WorldSubject they are given."""
+    torch.manual_seed(0)
+    other = WorldSubject(1, oracle=CategoryOracle().eval())
+    mine = load_world(other, n_train=8, n_test=4)
+    shipped = load_world(1, n_train=8, n_test=4)
+    assert mine.meta["subject"] == 1 and mine.rois.keys() == shipped.rois.keys()
+    ffa, v1 = shipped.roi("FFA"), shipped.roi("V1")
+    signal = mine.truth["test_signal"], shipped.truth["test_signal"]
+    np.testing.assert_allclose(signal[0][:, v1], signal[1][:, v1], atol=1e-4)  # no category
+    assert not np.allclose(signal[0][:, ffa], signal[1][:, ffa], atol=0.1)
+    bench = WorldBench.build(other, judges=False)
+    assert bench.subject == 1 and bench.truth.readout is other

@@ -13,7 +13,10 @@ fool:
   some are turned gray, so no category can be read from skin, sky or background colour;
 - **adversarial negatives**: a quarter of each batch is pushed by a few steps of projected
   gradient ascent on a category it does not hold (L∞ ≤ 12/255) and trained on its true targets,
-  since guided synthesis climbs exactly these gradients.
+  since guided synthesis climbs exactly these gradients;
+- **the worst skin tone** (``worst_tone > 0``): the face loss of the skin tone the batch's faces
+  fit worst is added again, weighted (group robust optimisation, Sagawa et al. 2020), so the
+  simulated FFA does not prefer faces of one tone to another.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from tqdm.auto import tqdm
 from ...data.images import to_tensor
 from ..oracle import ORACLE_FILE, CategoryOracle
 from ..probes import off_manifold_images
-from ..stimuli import CATEGORIES, generate_stimuli
+from ..stimuli import CATEGORIES, SKIN, generate_stimuli
 from . import save_checkpoint
 
 TRAIN_SEED = 1_000  # stimulus and off-manifold streams of the oracle's training images
 EVAL_SEED = 2_000  # held-out streams for its accuracy
 ADVERSARIAL_EPS = 12 / 255
+FACE = CATEGORIES.index("face")
+TONES = tuple(SKIN)
 
 
 def _decorrelate_colour(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -72,7 +77,8 @@ def training_batch(
     With ``mine_with`` (an oracle), the off-manifold images are the third of a three times
     larger pool on which it finds the most evidence (hard negatives).
 
-    Returns float images (n, 3, 64, 64) and multi-label targets (n, 5) (all 0 off the manifold).
+    Returns float images (n, 3, 64, 64), multi-label targets (n, 5) (all 0 off the manifold)
+    and tones (n,): the index in :data:`TONES` of each face's skin, -1 for every other image.
     """
     n_neg = round(batch_size * negatives)
     n_pos = batch_size - n_neg
@@ -86,18 +92,32 @@ def training_batch(
     images = to_tensor(np.concatenate([stim.images[:], off]))
     targets = torch.zeros(batch_size, len(CATEGORIES))
     targets[torch.arange(n_pos), torch.from_numpy(stim.labels)] = 1.0
-    return images, targets
+    tones = torch.full((batch_size,), -1)
+    for i, attrs in enumerate(stim.attributes):
+        if stim.labels[i] == FACE:
+            tones[i] = TONES.index(attrs["skin"])
+    return images, targets, tones
+
+
+def worst_tone_loss(logits: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
+    """The largest, over the skin tones of a batch's faces, of their mean face cross-entropy
+    (0 without faces)."""
+    losses = [F.softplus(-logits[tones == t, FACE]).mean()
+              for t in range(len(TONES)) if (tones == t).any()]  # fmt: skip
+    return torch.stack(losses).max() if losses else logits.new_zeros(())
 
 
 def train_oracle(
-    *, steps: int = 1000, hard_steps: int = 400, batch_size: int = 96, seed: int = 0,
-    progress: bool = True,
+    *, steps: int = 1000, hard_steps: int = 400, batch_size: int = 96, worst_tone: float = 0.0,
+    seed: int = 0, progress: bool = True,
 ) -> tuple[CategoryOracle, dict]:  # fmt: skip
     """Train the oracle from scratch (deterministic given ``seed``; see the module docstring).
 
     ``steps`` on fresh exemplars and negatives (one-cycle learning rate), then ``hard_steps``
-    with half of every batch hard negatives (:func:`hard_negative_phase`).
-    Returns the model (in eval mode) and a record with its held-out accuracy.
+    with half of every batch hard negatives (:func:`hard_negative_phase`); ``worst_tone``
+    weighs :func:`worst_tone_loss` against the cross-entropy in both.
+    Returns the model (in eval mode) and a record with its held-out accuracy and the median
+    face evidence of each skin tone (:func:`tone_evidence`).
     """
     torch.manual_seed(seed)
     model = CategoryOracle()
@@ -106,25 +126,27 @@ def train_oracle(
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     _fit(model, opt, sched, steps, batch_size, TRAIN_SEED + seed, generator, desc="oracle",
-         progress=progress)  # fmt: skip
+         progress=progress, worst_tone=worst_tone)  # fmt: skip
     hard_negative_phase(model, steps=hard_steps, batch_size=batch_size, seed=seed,
-                        progress=progress)  # fmt: skip
+                        worst_tone=worst_tone, progress=progress)  # fmt: skip
     model.eval()
     record = {
         "steps": steps,
         "hard_steps": hard_steps,
         "batch_size": batch_size,
+        **({"worst_tone": worst_tone} if worst_tone else {}),
         "seed": seed,
         "train_seconds": round(time.perf_counter() - start, 1),
         "heldout_accuracy": oracle_accuracy(model),
         "off_manifold_evidence_p99": off_manifold_evidence(model),
+        "face_evidence_by_tone": tone_evidence(model),
     }
     return model, record
 
 
 def hard_negative_phase(
-    model: CategoryOracle, *, steps: int = 400, batch_size: int = 96, seed: int = 0,
-    progress: bool = True,
+    model: CategoryOracle, *, steps: int = 400, batch_size: int = 96, worst_tone: float = 0.0,
+    seed: int = 0, progress: bool = True,
 ) -> CategoryOracle:  # fmt: skip
     """Second phase of :func:`train_oracle`: half of every batch are the off-manifold images the
     model finds most category evidence in, at a constant learning rate of 3e-4 (stream 1,500).
@@ -136,20 +158,23 @@ def hard_negative_phase(
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=1e-4)
     _fit(model.train(), opt, None, steps, batch_size, TRAIN_SEED + 500 + seed,
          torch.Generator().manual_seed(seed + 1), desc="oracle, hard negatives",
-         progress=progress, negatives=0.5, mine=True)  # fmt: skip
+         progress=progress, negatives=0.5, mine=True, worst_tone=worst_tone)  # fmt: skip
     return model.eval()
 
 
 def _fit(model, opt, sched, steps, batch_size, stream, generator, *, desc, progress,
-         negatives=1 / 3, mine=False) -> None:  # fmt: skip
+         negatives=1 / 3, mine=False, worst_tone=0.0) -> None:  # fmt: skip
     bar = tqdm(range(steps), desc=desc, disable=not progress)
     for step in bar:
-        images, targets = training_batch(step, batch_size, stream, negatives=negatives,
-                                         mine_with=model if mine else None)  # fmt: skip
+        images, targets, tones = training_batch(step, batch_size, stream, negatives=negatives,
+                                                mine_with=model if mine else None)  # fmt: skip
         images = _decorrelate_colour(images, generator)
         n_adv = batch_size // 4
         images[:n_adv] = _adversarial(model, images[:n_adv], targets[:n_adv], generator)
-        loss = F.binary_cross_entropy_with_logits(model(images), targets)
+        logits = model(images)
+        loss = F.binary_cross_entropy_with_logits(logits, targets)
+        if worst_tone:
+            loss = loss + worst_tone * worst_tone_loss(logits, tones)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -164,6 +189,17 @@ def oracle_accuracy(model: CategoryOracle, n: int = 1000) -> float:
     stim = generate_stimuli(n, EVAL_SEED)
     pred = model(to_tensor(stim.images[:])).argmax(1).numpy()
     return float(np.mean(pred == stim.labels))
+
+
+@torch.no_grad()
+def tone_evidence(model: CategoryOracle, n: int = 1000) -> dict[str, float]:
+    """Median face evidence of the held-out faces of each skin tone, among ``n`` held-out
+    generator images."""
+    stim = generate_stimuli(n, EVAL_SEED)
+    faces = np.flatnonzero(stim.labels == FACE)
+    tones = np.array([stim.attributes[i]["skin"] for i in faces])
+    evidence = model.evidence(to_tensor(stim.images[:][faces]))[:, FACE].numpy()
+    return {tone: float(np.median(evidence[tones == tone])) for tone in TONES}
 
 
 @torch.no_grad()
