@@ -120,13 +120,11 @@ def measure(oracle: CategoryOracle, subjects: list[int], n: int, name: str) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--hard-steps", type=int, default=800)
-    parser.add_argument(
-        "--worst-tone",
-        type=float,
-        default=1.0,
-        help="weight of the worst skin tone's face loss (0: none, as shipped)",
-    )
+    parser.add_argument("--hard-steps", type=int, default=800,
+                        help="hard-negative steps (the shipped oracle: 400)")  # fmt: skip
+    parser.add_argument("--worst-tone", type=float, default=0.03,
+                        help="weight of the worst skin tone's face loss (the shipped oracle: "
+                        "0)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--save", type=Path, help="where to write the retrained oracle")
