@@ -34,7 +34,7 @@ from ranker_study import guide_pipelines, read_record, record_parser, regenerate
 
 from brainenc.synthesis import ROI
 from brainenc.world import CATEGORIES, generate_stimuli
-from brainenc.world.stimuli import SKIN
+from brainenc.world.stimuli import SKIN_TONES
 from brainenc.world.synthesis import NATURAL_SEED, WorldBench, preferred_category
 
 KEPT_COUNTS = (64, 48, 32, 16)
@@ -75,16 +75,17 @@ def faces_by_skin(bench: WorldBench, n: int = N_NATURAL) -> dict:
     """Per rendered skin tone of the natural faces of stream :data:`NATURAL_SEED`: their count,
     the oracle's median face evidence and FFA's median true activation."""
     stim = generate_stimuli(n, NATURAL_SEED)
-    faces = np.flatnonzero(stim.labels == CATEGORIES.index("face"))
+    tones = stim.skin_tones
+    faces = tones >= 0
     images = torch.from_numpy(np.asarray(stim.images[:])[faces]).permute(0, 3, 1, 2) / 255.0
-    skins = np.array([stim.attributes[i]["skin"] for i in faces])
+    skins = np.array(SKIN_TONES)[tones[faces]]
     with torch.no_grad():
         evidence = bench.truth.readout.oracle.evidence(images)[:, 0].numpy()
         ffa = ROI("FFA")(bench.truth, images).numpy()
     return {skin: {"n": int((skins == skin).sum()),
                    "evidence_median": float(np.median(evidence[skins == skin])),
                    "ffa_median": float(np.median(ffa[skins == skin]))}
-            for skin in SKIN}  # fmt: skip
+            for skin in SKIN_TONES}  # fmt: skip
 
 
 def main() -> None:

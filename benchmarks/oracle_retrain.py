@@ -47,9 +47,9 @@ from brainenc.world.training.oracle import (
 FIT_ROIS = ("V1", "V2", "FFA", "EBA", "PPA", "VWFA", "food")
 
 
-def battery(oracle: CategoryOracle, subject: int, n: int) -> dict:
+def battery(subject: WorldSubject, n: int) -> dict:
     """Pairs above each region's natural p90 and maximum, with the offending kinds."""
-    result = run_battery(WorldSubject(subject, oracle=oracle), n_probes=n, n_natural=1000)
+    result = run_battery(subject, n_probes=n, n_natural=1000)
     above = result.above_p90()
     offenders: dict[str, int] = {}
     for i, j in zip(*np.nonzero(above), strict=True):
@@ -67,11 +67,11 @@ def battery(oracle: CategoryOracle, subject: int, n: int) -> dict:
     }
 
 
-def natural(oracle: CategoryOracle) -> dict:
+def natural(subject: WorldSubject) -> dict:
     """Median own-category evidence on stream 15,000, and its faces by skin tone."""
-    bench = WorldBench.build(WorldSubject(1, oracle=oracle), judges=False)
+    bench = WorldBench.build(subject, judges=False)
     with torch.no_grad():
-        evidence = oracle.evidence(bench.natural_images).numpy()
+        evidence = subject.oracle.evidence(bench.natural_images).numpy()
     own = evidence[np.arange(len(evidence)), bench.natural_labels]
     return {
         "median_evidence": {
@@ -81,11 +81,11 @@ def natural(oracle: CategoryOracle) -> dict:
     }
 
 
-def experiment(oracle: CategoryOracle) -> dict:
-    """Subject 1's simulated experiment: noise ceiling recovery and Gabor vs world-clip fits."""
+def experiment(subject: WorldSubject) -> dict:
+    """A subject's simulated experiment: noise ceiling recovery and Gabor vs world-clip fits."""
     from brainenc.study import fit_study
 
-    data = load_world(WorldSubject(1, oracle=oracle))
+    data = load_world(subject)
     nc_r = float(np.corrcoef(data.noise_ceiling, data.truth["noise_ceiling"])[0, 1])
     with tempfile.TemporaryDirectory() as out:
         run = fit_study(data, ("gabor", "world-clip"), ("linear",), out, maps=False,
@@ -97,13 +97,14 @@ def experiment(oracle: CategoryOracle) -> dict:
 
 def measure(oracle: CategoryOracle, subjects: list[int], n: int, name: str) -> dict:
     start = time.perf_counter()
+    models = {s: WorldSubject(s, oracle=oracle) for s in dict.fromkeys([1, *subjects])}
     result = {
         "heldout_accuracy": oracle_accuracy(oracle),
         "off_manifold_evidence_p99": off_manifold_evidence(oracle),
         "heldout_face_evidence_by_tone": tone_evidence(oracle),
-        "natural": natural(oracle),
-        "battery": {str(s): battery(oracle, s, n) for s in subjects},
-        "experiment": experiment(oracle),
+        "natural": natural(models[1]),
+        "battery": {str(s): battery(models[s], n) for s in subjects},
+        "experiment": experiment(models[1]),
     }
     total = sum(b["above_p90"] for b in result["battery"].values())
     pairs = sum(b["pairs"] for b in result["battery"].values())
@@ -135,6 +136,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.save is not None and args.save.resolve() == ORACLE_FILE.resolve():
         parser.error("--save would overwrite the shipped oracle; choose another path")
+    if args.load is not None and not args.load.is_file():
+        parser.error(f"--load {args.load} is not a file; give an oracle checkpoint (--save "
+                     "writes one)")  # fmt: skip
 
     if args.load is not None:
         retrained = load_oracle(args.load)

@@ -34,6 +34,8 @@ COLOURS = {
 }
 BACKGROUNDS = ("white", "gray", "blue", "green", "yellow", "purple")
 SKIN = {"light": (240, 200, 170), "tan": (200, 150, 110), "dark": (110, 70, 45)}
+SKIN_TONES = tuple(SKIN)
+"""The skin tones faces are drawn with; :attr:`Stimuli.skin_tones` indexes into it."""
 WORDS = (
     "cat", "dog", "sun", "tree", "book", "house", "river", "green", "water", "light",
     "music", "apple", "chair", "table", "road", "city", "bird", "fish", "moon", "star",
@@ -64,6 +66,13 @@ class Stimuli:
     @property
     def categories(self) -> list[str]:
         return [CATEGORIES[k] for k in self.labels]
+
+    @property
+    def skin_tones(self) -> np.ndarray:
+        """Int array (n,): each face's skin tone (index into :data:`SKIN_TONES`), -1 for every
+        image that is no face."""
+        return np.array([SKIN_TONES.index(a["skin"]) if CATEGORIES[k] == "face" else -1
+                         for k, a in zip(self.labels, self.attributes, strict=True)])  # fmt: skip
 
 
 def generate_stimuli(n: int, seed: int = 0, *, start: int = 0, progress: bool = False) -> Stimuli:

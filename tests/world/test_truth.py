@@ -18,10 +18,10 @@ from brainenc.world import (
     off_manifold_images,
 )
 from brainenc.world.battery import CATEGORY_ROIS, run_battery
+from brainenc.world.stimuli import SKIN_TONES
 from brainenc.world.training.judge import EVAL_SEED, _blur, judge_accuracy, judge_batch
 from brainenc.world.training.oracle import (
     FACE,
-    TONES,
     off_manifold_evidence,
     training_batch,
     worst_tone_loss,
@@ -59,7 +59,8 @@ def test_training_batches_mix_exemplars_and_negatives():
     faces = targets[:, FACE] == 1
     assert faces.any() and ((tones >= 0) == faces).all()
     stim = generate_stimuli(20, seed=123)
-    assert [TONES[t] for t in tones[faces]] == [a["skin"] for a in stim.attributes if "skin" in a]
+    skins = [a["skin"] for a in stim.attributes if "skin" in a]
+    assert [SKIN_TONES[t] for t in tones[faces]] == skins
     images, labels = judge_batch(0, 64, seed=123)
     none = JUDGE_CLASSES.index("none")
     assert (labels[48:] == none).all() and (labels[:48] != none).sum() >= 30

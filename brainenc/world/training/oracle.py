@@ -32,14 +32,13 @@ from tqdm.auto import tqdm
 from ...data.images import to_tensor
 from ..oracle import ORACLE_FILE, CategoryOracle
 from ..probes import off_manifold_images
-from ..stimuli import CATEGORIES, SKIN, generate_stimuli
+from ..stimuli import CATEGORIES, SKIN_TONES, generate_stimuli
 from . import save_checkpoint
 
 TRAIN_SEED = 1_000  # stimulus and off-manifold streams of the oracle's training images
 EVAL_SEED = 2_000  # held-out streams for its accuracy
 ADVERSARIAL_EPS = 12 / 255
 FACE = CATEGORIES.index("face")
-TONES = tuple(SKIN)
 
 
 def _decorrelate_colour(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -78,7 +77,8 @@ def training_batch(
     larger pool on which it finds the most evidence (hard negatives).
 
     Returns float images (n, 3, 64, 64), multi-label targets (n, 5) (all 0 off the manifold)
-    and tones (n,): the index in :data:`TONES` of each face's skin, -1 for every other image.
+    and tones (n,): each face's skin tone (:attr:`~brainenc.world.stimuli.Stimuli.skin_tones`),
+    -1 for every other image.
     """
     n_neg = round(batch_size * negatives)
     n_pos = batch_size - n_neg
@@ -93,9 +93,7 @@ def training_batch(
     targets = torch.zeros(batch_size, len(CATEGORIES))
     targets[torch.arange(n_pos), torch.from_numpy(stim.labels)] = 1.0
     tones = torch.full((batch_size,), -1)
-    for i, attrs in enumerate(stim.attributes):
-        if stim.labels[i] == FACE:
-            tones[i] = TONES.index(attrs["skin"])
+    tones[:n_pos] = torch.from_numpy(stim.skin_tones)
     return images, targets, tones
 
 
@@ -103,7 +101,7 @@ def worst_tone_loss(logits: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
     """The largest, over the skin tones of a batch's faces, of their mean face cross-entropy
     (0 without faces)."""
     losses = [F.softplus(-logits[tones == t, FACE]).mean()
-              for t in range(len(TONES)) if (tones == t).any()]  # fmt: skip
+              for t in range(len(SKIN_TONES)) if (tones == t).any()]  # fmt: skip
     return torch.stack(losses).max() if losses else logits.new_zeros(())
 
 
@@ -196,10 +194,11 @@ def tone_evidence(model: CategoryOracle, n: int = 1000) -> dict[str, float]:
     """Median face evidence of the held-out faces of each skin tone, among ``n`` held-out
     generator images."""
     stim = generate_stimuli(n, EVAL_SEED)
-    faces = np.flatnonzero(stim.labels == FACE)
-    tones = np.array([stim.attributes[i]["skin"] for i in faces])
+    tones = stim.skin_tones
+    faces = tones >= 0
     evidence = model.evidence(to_tensor(stim.images[:][faces]))[:, FACE].numpy()
-    return {tone: float(np.median(evidence[tones == tone])) for tone in TONES}
+    return {tone: float(np.median(evidence[tones[faces] == k]))
+            for k, tone in enumerate(SKIN_TONES)}  # fmt: skip
 
 
 @torch.no_grad()
