@@ -18,6 +18,7 @@ from brainenc.world import (
     off_manifold_images,
 )
 from brainenc.world.battery import CATEGORY_ROIS, run_battery
+from brainenc.world.oracle import ORACLE_FILE
 from brainenc.world.stimuli import SKIN_TONES
 from brainenc.world.training.judge import EVAL_SEED, _blur, judge_accuracy, judge_batch
 from brainenc.world.training.oracle import (
@@ -64,6 +65,18 @@ def test_training_batches_mix_exemplars_and_negatives():
     images, labels = judge_batch(0, 64, seed=123)
     none = JUDGE_CLASSES.index("none")
     assert (labels[48:] == none).all() and (labels[:48] != none).sum() >= 30
+
+
+def test_hard_negatives_are_the_most_evident_of_a_larger_pool():
+    oracle = load_oracle()
+    images, targets, _ = training_batch(0, 12, seed=123, negatives=0.5, mine_with=oracle,
+                                        mine_pool=4)  # fmt: skip
+    pool, _ = off_manifold_images(24, 123)  # the negatives' pool: 4 per kept negative
+    with torch.no_grad():
+        evidence = oracle.evidence(to_tensor(pool)).max(1).values
+    kept = to_tensor(pool[evidence.argsort(descending=True)[:6].numpy()])
+    torch.testing.assert_close(images[6:], kept)
+    assert (targets[6:] == 0).all()
 
 
 def test_worst_tone_loss_is_the_face_loss_of_the_worst_fitted_tone():
@@ -164,3 +177,15 @@ def test_category_evidence_is_z_scored_over_the_reference_images(world_subject):
     np.testing.assert_allclose(evidence.std(0, ddof=1), 1, atol=1e-3)
     own = evidence[np.arange(N_REFERENCE), stim.labels]
     assert np.median(own) > 1.5 and (own > evidence.mean(1)).mean() > 0.95
+
+
+def test_a_corrupt_or_foreign_checkpoint_is_refused_in_one_line(tmp_path):
+    good = tmp_path / "oracle.safetensors"
+    good.write_bytes(ORACLE_FILE.read_bytes())
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[:50_000])
+    with pytest.raises(ValueError, match=r"truncated\.safetensors is not a.*write it again"):
+        load_oracle(truncated)
+    with pytest.raises(ValueError, match="holds no WorldJudge weights"):
+        load_judge(good)  # an oracle's weights
+    assert not load_oracle(good).training  # the copy itself loads
