@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from kept_limits import faces_by_skin
+from tqdm.auto import tqdm
 
 from brainenc.world import CATEGORIES, WorldSubject, load_oracle, load_world, run_battery
 from brainenc.world.battery import CATEGORY_ROIS
@@ -98,14 +99,21 @@ def experiment(subject: WorldSubject) -> dict:
 def measure(oracle: CategoryOracle, subjects: list[int], n: int, name: str) -> dict:
     start = time.perf_counter()
     models = {s: WorldSubject(s, oracle=oracle) for s in dict.fromkeys([1, *subjects])}
+    bar = tqdm(total=3 + len(subjects), desc=f"measuring the {name} oracle")
     result = {
         "heldout_accuracy": oracle_accuracy(oracle),
         "off_manifold_evidence_p99": off_manifold_evidence(oracle),
         "heldout_face_evidence_by_tone": tone_evidence(oracle),
-        "natural": natural(models[1]),
-        "battery": {str(s): battery(models[s], n) for s in subjects},
-        "experiment": experiment(models[1]),
     }
+    bar.update()
+    result["natural"] = natural(models[1])
+    bar.update()
+    result["battery"] = {}
+    for s in subjects:
+        result["battery"][str(s)] = battery(models[s], n)
+        bar.update()
+    result["experiment"] = experiment(models[1])
+    bar.close()
     total = sum(b["above_p90"] for b in result["battery"].values())
     pairs = sum(b["pairs"] for b in result["battery"].values())
     tones = result["natural"]["faces_by_skin"]
@@ -126,6 +134,9 @@ def main() -> None:
     parser.add_argument("--worst-tone", type=float, default=0.03,
                         help="weight of the worst skin tone's face loss (the shipped oracle: "
                         "0)")  # fmt: skip
+    parser.add_argument("--mine-pool", type=int, default=3,
+                        help="hard-negative candidates drawn per negative kept (the shipped "
+                        "oracle: 3)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--save", type=Path, help="where to write the retrained oracle")
@@ -145,7 +156,8 @@ def main() -> None:
         training = None
     else:
         retrained, training = train_oracle(steps=args.steps, hard_steps=args.hard_steps,
-                                           worst_tone=args.worst_tone, seed=args.seed)  # fmt: skip
+                                           worst_tone=args.worst_tone,
+                                           mine_pool=args.mine_pool, seed=args.seed)  # fmt: skip
         save_oracle(retrained, training, args.save)
         print(f"retrained oracle -> {args.save}: {json.dumps(training)}", flush=True)
     result = {

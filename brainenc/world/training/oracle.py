@@ -69,11 +69,12 @@ def _adversarial(model, images, targets, generator, steps: int = 2) -> torch.Ten
 
 
 def training_batch(
-    step: int, batch_size: int, seed: int, *, negatives: float = 1 / 3, mine_with=None
-) -> tuple[torch.Tensor, torch.Tensor]:
+    step: int, batch_size: int, seed: int, *, negatives: float = 1 / 3, mine_with=None,
+    mine_pool: int = 3,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Batch ``step`` of a category stream: world images and a fraction of off-manifold ones.
 
-    With ``mine_with`` (an oracle), the off-manifold images are the third of a three times
+    With ``mine_with`` (an oracle), the off-manifold images are those of a ``mine_pool`` times
     larger pool on which it finds the most evidence (hard negatives).
 
     Returns float images (n, 3, 64, 64), multi-label targets (n, 5) (all 0 off the manifold)
@@ -83,7 +84,7 @@ def training_batch(
     n_neg = round(batch_size * negatives)
     n_pos = batch_size - n_neg
     stim = generate_stimuli(n_pos, seed, start=step * n_pos)
-    pool = n_neg * (1 if mine_with is None else 3)
+    pool = n_neg * (1 if mine_with is None else mine_pool)
     off, _ = off_manifold_images(pool, seed, start=step * pool)
     if mine_with is not None:
         with torch.no_grad():
@@ -107,13 +108,14 @@ def worst_tone_loss(logits: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
 
 def train_oracle(
     *, steps: int = 1000, hard_steps: int = 400, batch_size: int = 96, worst_tone: float = 0.0,
-    seed: int = 0, progress: bool = True,
+    mine_pool: int = 3, seed: int = 0, progress: bool = True,
 ) -> tuple[CategoryOracle, dict]:  # fmt: skip
     """Train the oracle from scratch (deterministic given ``seed``; see the module docstring).
 
     ``steps`` on fresh exemplars and negatives (one-cycle learning rate), then ``hard_steps``
     with half of every batch hard negatives (:func:`hard_negative_phase`); ``worst_tone``
-    weighs :func:`worst_tone_loss` against the cross-entropy in both.
+    weighs :func:`worst_tone_loss` against the cross-entropy in both; ``mine_pool`` is how many
+    candidates the hard-negative phase draws per negative it keeps.
     Returns the model (in eval mode) and a record with its held-out accuracy and the median
     face evidence of each skin tone (:func:`tone_evidence`).
     """
@@ -126,13 +128,15 @@ def train_oracle(
     _fit(model, opt, sched, steps, batch_size, TRAIN_SEED + seed, generator, desc="oracle",
          progress=progress, worst_tone=worst_tone)  # fmt: skip
     hard_negative_phase(model, steps=hard_steps, batch_size=batch_size, seed=seed,
-                        worst_tone=worst_tone, progress=progress)  # fmt: skip
+                        worst_tone=worst_tone, mine_pool=mine_pool,
+                        progress=progress)  # fmt: skip
     model.eval()
     record = {
         "steps": steps,
         "hard_steps": hard_steps,
         "batch_size": batch_size,
         **({"worst_tone": worst_tone} if worst_tone else {}),
+        **({"mine_pool": mine_pool} if mine_pool != 3 else {}),
         "seed": seed,
         "train_seconds": round(time.perf_counter() - start, 1),
         "heldout_accuracy": oracle_accuracy(model),
@@ -144,10 +148,11 @@ def train_oracle(
 
 def hard_negative_phase(
     model: CategoryOracle, *, steps: int = 400, batch_size: int = 96, worst_tone: float = 0.0,
-    seed: int = 0, progress: bool = True,
+    mine_pool: int = 3, seed: int = 0, progress: bool = True,
 ) -> CategoryOracle:  # fmt: skip
     """Second phase of :func:`train_oracle`: half of every batch are the off-manifold images the
-    model finds most category evidence in, at a constant learning rate of 3e-4 (stream 1,500).
+    model finds most category evidence in, among ``mine_pool`` times as many, at a constant
+    learning rate of 3e-4 (stream 1,500).
 
     It starts its own random streams, so running it on a saved first-phase checkpoint gives
     the same model as :func:`train_oracle` does.
@@ -156,16 +161,19 @@ def hard_negative_phase(
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=1e-4)
     _fit(model.train(), opt, None, steps, batch_size, TRAIN_SEED + 500 + seed,
          torch.Generator().manual_seed(seed + 1), desc="oracle, hard negatives",
-         progress=progress, negatives=0.5, mine=True, worst_tone=worst_tone)  # fmt: skip
+         progress=progress, negatives=0.5, mine_pool=mine_pool,
+         worst_tone=worst_tone)  # fmt: skip
     return model.eval()
 
 
 def _fit(model, opt, sched, steps, batch_size, stream, generator, *, desc, progress,
-         negatives=1 / 3, mine=False, worst_tone=0.0) -> None:  # fmt: skip
+         negatives=1 / 3, mine_pool=None, worst_tone=0.0) -> None:  # fmt: skip
     bar = tqdm(range(steps), desc=desc, disable=not progress)
     for step in bar:
+        mine_with = None if mine_pool is None else model
         images, targets, tones = training_batch(step, batch_size, stream, negatives=negatives,
-                                                mine_with=model if mine else None)  # fmt: skip
+                                                mine_with=mine_with,
+                                                mine_pool=mine_pool or 1)  # fmt: skip
         images = _decorrelate_colour(images, generator)
         n_adv = batch_size // 4
         images[:n_adv] = _adversarial(model, images[:n_adv], targets[:n_adv], generator)
