@@ -137,6 +137,9 @@ def main() -> None:
     parser.add_argument("--mine-pool", type=int, default=3,
                         help="hard-negative candidates drawn per negative kept (the shipped "
                         "oracle: 3)")  # fmt: skip
+    parser.add_argument("--hidden", type=int, default=0,
+                        help="width of the read-out's hidden layer (the shipped oracle: 0, "
+                        "linear)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--save", type=Path, help="where to write the retrained oracle")
@@ -157,7 +160,8 @@ def main() -> None:
     else:
         retrained, training = train_oracle(steps=args.steps, hard_steps=args.hard_steps,
                                            worst_tone=args.worst_tone,
-                                           mine_pool=args.mine_pool, seed=args.seed)  # fmt: skip
+                                           mine_pool=args.mine_pool, hidden=args.hidden,
+                                           seed=args.seed)  # fmt: skip
         save_oracle(retrained, training, args.save)
         print(f"retrained oracle -> {args.save}: {json.dumps(training)}", flush=True)
     result = {

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 """The one folder of the world's checkpoints: oracle, judge, world-clip and the diffusion prior."""
+
+
+def read_record(path: Path, missing: str) -> dict:
+    """The training record a world checkpoint carries as metadata ({} if it has none).
+
+    Raises ``FileNotFoundError`` for a missing file (``missing`` starts the message) and
+    ``ValueError`` for one that is not a readable safetensors checkpoint (corrupt, truncated).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{missing} ({path}); rebuild it with `brainenc world build`")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as e:
+        shipped = path.resolve().is_relative_to(WEIGHTS_DIR.resolve())
+        fix = "rebuild it with `brainenc world build`" if shipped else "write it again"
+        raise ValueError(f"{path} is not a readable safetensors checkpoint ({e}); it may be "
+                         f"corrupt or truncated: {fix}") from e  # fmt: skip
+    return json.loads(meta["record"]) if "record" in meta else {}
 
 
 def load_frozen(model: nn.Module, path: Path, missing: str) -> nn.Module:
@@ -20,16 +41,9 @@ def load_frozen(model: nn.Module, path: Path, missing: str) -> nn.Module:
     safetensors checkpoint of this model (corrupt, truncated, or another model's weights).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{missing} ({path}); rebuild it with `brainenc world build`")
+    read_record(path, missing)
+    state = load_file(path)
     name = type(model).__name__
-    shipped = path.resolve().is_relative_to(WEIGHTS_DIR.resolve())
-    try:
-        state = load_file(path)
-    except SafetensorError as e:
-        fix = "rebuild it with `brainenc world build`" if shipped else "write it again"
-        raise ValueError(f"{path} is not a readable safetensors checkpoint ({e}); it may be "
-                         f"corrupt or truncated: {fix}") from e  # fmt: skip
     ours = model.state_dict()
     if state.keys() != ours.keys() or any(state[k].shape != ours[k].shape for k in ours):
         raise ValueError(f"{path} holds no {name} weights (its tensors do not match the "

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..data.images import resize_square
-from ._checkpoints import WEIGHTS_DIR, load_frozen
+from ._checkpoints import WEIGHTS_DIR, load_frozen, read_record
 from .stimuli import CATEGORIES, IMAGE_SIZE
 
 ORACLE_FILE = WEIGHTS_DIR / "oracle.safetensors"
@@ -28,10 +28,18 @@ class CategoryOracle(nn.Module):
 
     Its field of view is a 64 × 64 world image (:data:`FIELD`); global pooling makes it
     position-tolerant within it. :meth:`evidence` is what the simulated regions read.
+
+    Parameters
+    ----------
+    hidden : int
+        0 (shipped): the logits are a linear read-out of the pooled features, so the evidence
+        of an object's parts adds up. Otherwise a read-out with one hidden layer of this width,
+        which can require parts together.
     """
 
-    def __init__(self):
+    def __init__(self, hidden: int = 0):
         super().__init__()
+        self.hidden = hidden
         self.features = nn.Sequential(
             nn.Conv2d(3, 24, 5, stride=2, padding=2),
             nn.ReLU(),
@@ -42,7 +50,9 @@ class CategoryOracle(nn.Module):
             nn.Conv2d(64, 64, 3, padding=1),
             nn.ReLU(),
         )
-        self.head = nn.Linear(64, len(CATEGORIES))
+        n = len(CATEGORIES)
+        self.head = (nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, n))
+                     if hidden else nn.Linear(64, n))  # fmt: skip
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         h = self.features(resize_square(images, IMAGE_SIZE) * 2.0 - 1.0)
@@ -74,5 +84,8 @@ class CategoryOracle(nn.Module):
 
 
 def load_oracle(path: Path = ORACLE_FILE) -> CategoryOracle:
-    """The shipped oracle (frozen, eval mode)."""
-    return load_frozen(CategoryOracle(), path, "the world's category oracle is missing")
+    """The oracle at ``path``, the shipped one by default (frozen, eval mode); its read-out
+    width comes from the checkpoint's training record."""
+    missing = "the world's category oracle is missing"
+    hidden = read_record(path, missing).get("hidden", 0)
+    return load_frozen(CategoryOracle(hidden), path, missing)

@@ -15,16 +15,12 @@ world-vit`` retrains it.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
-from safetensors import safe_open
 from torch import nn
 
 from ..features.backbone import Backbone, register_backbone, token_grid_side
-from ._checkpoints import WEIGHTS_DIR, load_frozen
+from ._checkpoints import WEIGHTS_DIR, load_frozen, read_record
 from .stimuli import CATEGORIES, COMPOSITE_SIZE
 
 SPEC = "world-vit"
@@ -106,11 +102,8 @@ class WorldViTBackbone(Backbone):
 
 def load_world_vit(path=CHECKPOINT) -> tuple[WorldViT, dict]:
     """The shipped world-vit (frozen, eval mode) and its training record."""
-    path = Path(path)
     model = load_frozen(WorldViT(**CONFIG), path, "the world-vit checkpoint is missing")
-    with safe_open(str(path), "pt") as f:
-        record = json.loads(f.metadata()["record"])
-    return model, record
+    return model, read_record(path, "the world-vit checkpoint is missing")
 
 
 @register_backbone(SPEC)

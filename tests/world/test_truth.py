@@ -164,6 +164,19 @@ def test_oracle_and_judge_train_reproducibly_from_scratch():
     assert not judge.training and set(record) >= {"world_accuracy", "off_manifold_none"}
 
 
+def test_an_oracle_with_a_hidden_read_out_loads_from_its_record(tmp_path):
+    from brainenc.world.training.oracle import save_oracle, train_oracle
+
+    oracle, record = train_oracle(steps=1, hard_steps=1, batch_size=12, hidden=16,
+                                  progress=False)  # fmt: skip
+    assert record["hidden"] == 16 and isinstance(oracle.head, torch.nn.Sequential)
+    loaded = load_oracle(save_oracle(oracle, record, tmp_path / "oracle.safetensors"))
+    images = to_tensor(generate_stimuli(4, seed=9).images[:])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.evidence(images), oracle.evidence(images))
+    assert isinstance(load_oracle().head, torch.nn.Linear)  # the shipped read-out is linear
+
+
 def test_category_evidence_is_z_scored_over_the_reference_images(world_subject):
     """The evidence regions weigh has mean 0 and SD 1 per category over the reference images,
     and an image's own category stands out."""

@@ -108,19 +108,20 @@ def worst_tone_loss(logits: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
 
 def train_oracle(
     *, steps: int = 1000, hard_steps: int = 400, batch_size: int = 96, worst_tone: float = 0.0,
-    mine_pool: int = 3, seed: int = 0, progress: bool = True,
+    mine_pool: int = 3, hidden: int = 0, seed: int = 0, progress: bool = True,
 ) -> tuple[CategoryOracle, dict]:  # fmt: skip
     """Train the oracle from scratch (deterministic given ``seed``; see the module docstring).
 
     ``steps`` on fresh exemplars and negatives (one-cycle learning rate), then ``hard_steps``
     with half of every batch hard negatives (:func:`hard_negative_phase`); ``worst_tone``
     weighs :func:`worst_tone_loss` against the cross-entropy in both; ``mine_pool`` is how many
-    candidates the hard-negative phase draws per negative it keeps.
+    candidates the hard-negative phase draws per negative it keeps; ``hidden`` is the width of
+    the read-out's hidden layer (:class:`~brainenc.world.oracle.CategoryOracle`, 0 = linear).
     Returns the model (in eval mode) and a record with its held-out accuracy and the median
     face evidence of each skin tone (:func:`tone_evidence`).
     """
     torch.manual_seed(seed)
-    model = CategoryOracle()
+    model = CategoryOracle(hidden)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     start = time.perf_counter()
@@ -137,6 +138,7 @@ def train_oracle(
         "batch_size": batch_size,
         **({"worst_tone": worst_tone} if worst_tone else {}),
         **({"mine_pool": mine_pool} if mine_pool != 3 else {}),
+        **({"hidden": hidden} if hidden else {}),
         "seed": seed,
         "train_seconds": round(time.perf_counter() - start, 1),
         "heldout_accuracy": oracle_accuracy(model),
