@@ -13,8 +13,8 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 """The one folder of the world's checkpoints: oracle, judge, world-clip and the diffusion prior."""
 
 
-def read_record(path: Path, missing: str) -> dict:
-    """The training record a world checkpoint carries as metadata ({} if it has none).
+def read_metadata(path: Path, missing: str) -> dict[str, str]:
+    """The metadata of a world checkpoint (its training record, and what else it stores).
 
     Raises ``FileNotFoundError`` for a missing file (``missing`` starts the message) and
     ``ValueError`` for one that is not a readable safetensors checkpoint (corrupt, truncated).
@@ -30,6 +30,13 @@ def read_record(path: Path, missing: str) -> dict:
         fix = "rebuild it with `brainenc world build`" if shipped else "write it again"
         raise ValueError(f"{path} is not a readable safetensors checkpoint ({e}); it may be "
                          f"corrupt or truncated: {fix}") from e  # fmt: skip
+    return meta
+
+
+def read_record(path: Path, missing: str) -> dict:
+    """The training record a world checkpoint carries ({} if it has none); errors as
+    :func:`read_metadata`."""
+    meta = read_metadata(path, missing)
     return json.loads(meta["record"]) if "record" in meta else {}
 
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from ..features.backbone import register_backbone
 from ..features.openclip import OpenCLIPBackbone
-from ._checkpoints import WEIGHTS_DIR
+from ._checkpoints import WEIGHTS_DIR, read_metadata
 from .stimuli import IMAGE_SIZE
 
 if TYPE_CHECKING:
@@ -97,15 +97,8 @@ def load_world_clip(
     run at other resolutions): at 128 pixels, an 8 × 8 grid of tokens, each object of a
     128-pixel composite seen at the scale world-clip was trained on.
     """
-    from safetensors import safe_open
-
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"the world-clip checkpoint is missing ({path}); rebuild it with `brainenc world build`"
-        )
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
+    meta = read_metadata(path, "the world-clip checkpoint is missing")
     tokenizer = WordTokenizer(json.loads(meta["vocabulary"]), CONFIG["text_cfg"]["context_length"])
     if image_size < PATCH or image_size % PATCH:
         raise ValueError(f"world-clip's image size must be a multiple of {PATCH}; got {image_size}")

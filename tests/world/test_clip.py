@@ -64,3 +64,12 @@ def test_world_clip_at_128_pixels_has_an_8_by_8_token_grid():
     assert tokens.shape == (2, 64, 128) and torch.isfinite(tokens).all()
     with pytest.raises(ValueError, match=r"one option, size=<pixels, a multiple of 16>"):
         Backbone.from_spec("world-clip:size=100")
+
+
+def test_a_missing_or_corrupt_checkpoint_is_refused_in_one_line(tmp_path):
+    with pytest.raises(FileNotFoundError, match="world-clip checkpoint is missing"):
+        load_world_clip(tmp_path / "nothing.safetensors")
+    corrupt = tmp_path / "clip.safetensors"
+    corrupt.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="not a readable safetensors checkpoint"):
+        load_world_clip(corrupt)
