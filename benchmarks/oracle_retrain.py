@@ -38,6 +38,7 @@ from brainenc.world.battery import CATEGORY_ROIS
 from brainenc.world.oracle import ORACLE_FILE, CategoryOracle
 from brainenc.world.synthesis import WorldBench
 from brainenc.world.training.oracle import (
+    MINE_POOL,
     off_manifold_evidence,
     oracle_accuracy,
     save_oracle,
@@ -134,9 +135,9 @@ def main() -> None:
     parser.add_argument("--worst-tone", type=float, default=0.03,
                         help="weight of the worst skin tone's face loss (the shipped oracle: "
                         "0)")  # fmt: skip
-    parser.add_argument("--mine-pool", type=int, default=3,
+    parser.add_argument("--mine-pool", type=int, default=MINE_POOL,
                         help="hard-negative candidates drawn per negative kept (the shipped "
-                        "oracle: 3)")  # fmt: skip
+                        f"oracle: {MINE_POOL})")  # fmt: skip
     parser.add_argument("--hidden", type=int, default=0,
                         help="width of the read-out's hidden layer (the shipped oracle: 0, "
                         "linear)")  # fmt: skip

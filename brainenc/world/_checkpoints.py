@@ -48,7 +48,7 @@ def load_frozen(model: nn.Module, path: Path, missing: str) -> nn.Module:
     safetensors checkpoint of this model (corrupt, truncated, or another model's weights).
     """
     path = Path(path)
-    read_record(path, missing)
+    read_metadata(path, missing)  # refuses a missing or unreadable file in one line
     state = load_file(path)
     name = type(model).__name__
     ours = model.state_dict()

@@ -39,7 +39,6 @@ class CategoryOracle(nn.Module):
 
     def __init__(self, hidden: int = 0):
         super().__init__()
-        self.hidden = hidden
         self.features = nn.Sequential(
             nn.Conv2d(3, 24, 5, stride=2, padding=2),
             nn.ReLU(),

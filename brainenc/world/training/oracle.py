@@ -39,6 +39,7 @@ TRAIN_SEED = 1_000  # stimulus and off-manifold streams of the oracle's training
 EVAL_SEED = 2_000  # held-out streams for its accuracy
 ADVERSARIAL_EPS = 12 / 255
 FACE = CATEGORIES.index("face")
+MINE_POOL = 3  # hard-negative candidates drawn per negative kept (the shipped oracle)
 
 
 def _decorrelate_colour(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -70,7 +71,7 @@ def _adversarial(model, images, targets, generator, steps: int = 2) -> torch.Ten
 
 def training_batch(
     step: int, batch_size: int, seed: int, *, negatives: float = 1 / 3, mine_with=None,
-    mine_pool: int = 3,
+    mine_pool: int = MINE_POOL,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """Batch ``step`` of a category stream: world images and a fraction of off-manifold ones.
 
@@ -108,7 +109,7 @@ def worst_tone_loss(logits: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
 
 def train_oracle(
     *, steps: int = 1000, hard_steps: int = 400, batch_size: int = 96, worst_tone: float = 0.0,
-    mine_pool: int = 3, hidden: int = 0, seed: int = 0, progress: bool = True,
+    mine_pool: int = MINE_POOL, hidden: int = 0, seed: int = 0, progress: bool = True,
 ) -> tuple[CategoryOracle, dict]:  # fmt: skip
     """Train the oracle from scratch (deterministic given ``seed``; see the module docstring).
 
@@ -137,7 +138,7 @@ def train_oracle(
         "hard_steps": hard_steps,
         "batch_size": batch_size,
         **({"worst_tone": worst_tone} if worst_tone else {}),
-        **({"mine_pool": mine_pool} if mine_pool != 3 else {}),
+        **({"mine_pool": mine_pool} if mine_pool != MINE_POOL else {}),
         **({"hidden": hidden} if hidden else {}),
         "seed": seed,
         "train_seconds": round(time.perf_counter() - start, 1),
@@ -150,7 +151,7 @@ def train_oracle(
 
 def hard_negative_phase(
     model: CategoryOracle, *, steps: int = 400, batch_size: int = 96, worst_tone: float = 0.0,
-    mine_pool: int = 3, seed: int = 0, progress: bool = True,
+    mine_pool: int = MINE_POOL, seed: int = 0, progress: bool = True,
 ) -> CategoryOracle:  # fmt: skip
     """Second phase of :func:`train_oracle`: half of every batch are the off-manifold images the
     model finds most category evidence in, among ``mine_pool`` times as many, at a constant
@@ -170,9 +171,9 @@ def hard_negative_phase(
 
 def _fit(model, opt, sched, steps, batch_size, stream, generator, *, desc, progress,
          negatives=1 / 3, mine_pool=None, worst_tone=0.0) -> None:  # fmt: skip
+    mine_with = None if mine_pool is None else model
     bar = tqdm(range(steps), desc=desc, disable=not progress)
     for step in bar:
-        mine_with = None if mine_pool is None else model
         images, targets, tones = training_batch(step, batch_size, stream, negatives=negatives,
                                                 mine_with=mine_with,
                                                 mine_pool=mine_pool or 1)  # fmt: skip
